@@ -1,0 +1,59 @@
+/**
+ * The one place where errors become messages and exit codes. Every poncho binary is
+ * `runCli(name, main)`; nothing else calls process.exit.
+ */
+import { ExitCode, isPonchoError } from './errors.js';
+
+export type CliMain = (argv: string[]) => Promise<number | undefined | void>;
+
+/** Options of the error printer: `debug` adds stack traces and causes. */
+export interface CliOptions {
+  debug?: boolean;
+}
+
+/** Formats an error the way every poncho CLI prints it (without the trailing newline). */
+export function formatError(program: string, error: unknown, options: CliOptions = {}): string {
+  const lines: string[] = [];
+  if (isPonchoError(error)) {
+    lines.push(`${program}: error: ${error.message}`);
+    if (error.hint) lines.push(`  hint: ${error.hint}`);
+    if (options.debug && error.cause) lines.push(`  cause: ${describe(error.cause, true)}`);
+  } else {
+    lines.push(`${program}: internal error: ${describe(error, Boolean(options.debug))}`);
+    if (!options.debug) lines.push('  hint: this is a bug in poncho; run again with --debug and report the output.');
+  }
+  return lines.join('\n');
+}
+
+export function exitCodeOf(error: unknown): number {
+  return isPonchoError(error) ? error.exitCode : ExitCode.internal;
+}
+
+function describe(error: unknown, withStack: boolean): string {
+  if (error instanceof Error) return withStack && error.stack ? error.stack : error.message;
+  return String(error);
+}
+
+/**
+ * Runs `main` with the process arguments and exits with its status. `--debug` anywhere before
+ * `--` (or PONCHO_DEBUG=1) turns on stack traces for errors.
+ */
+export async function runCli(program: string, main: CliMain, argv = process.argv.slice(2)): Promise<never> {
+  const dashDash = argv.indexOf('--');
+  const head = dashDash < 0 ? argv : argv.slice(0, dashDash);
+  const debug = head.includes('--debug') || process.env.PONCHO_DEBUG === '1';
+  let status: number;
+  try {
+    status = (await main(argv)) ?? ExitCode.ok;
+  } catch (error) {
+    process.stderr.write(`${formatError(program, error, { debug })}\n`);
+    status = exitCodeOf(error);
+  }
+  // Let pending stdout writes (a spec written to `-`) drain before exiting.
+  process.exitCode = status;
+  await new Promise<void>((resolve) => {
+    if (process.stdout.writableLength === 0) resolve();
+    else process.stdout.once('drain', () => resolve());
+  });
+  process.exit(status);
+}
