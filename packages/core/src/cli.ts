@@ -20,7 +20,8 @@ export function formatError(program: string, error: unknown, options: CliOptions
     if (options.debug && error.cause) lines.push(`  cause: ${describe(error.cause, true)}`);
   } else {
     lines.push(`${program}: internal error: ${describe(error, Boolean(options.debug))}`);
-    if (!options.debug) lines.push('  hint: this is a bug in poncho; run again with --debug and report the output.');
+    if (!options.debug)
+      lines.push('  hint: this is a bug in poncho; run again with --debug and report the output.');
   }
   return lines.join('\n');
 }
@@ -38,7 +39,11 @@ function describe(error: unknown, withStack: boolean): string {
  * Runs `main` with the process arguments and exits with its status. `--debug` anywhere before
  * `--` (or PONCHO_DEBUG=1) turns on stack traces for errors.
  */
-export async function runCli(program: string, main: CliMain, argv = process.argv.slice(2)): Promise<never> {
+export async function runCli(
+  program: string,
+  main: CliMain,
+  argv = process.argv.slice(2),
+): Promise<never> {
   const dashDash = argv.indexOf('--');
   const head = dashDash < 0 ? argv : argv.slice(0, dashDash);
   const debug = head.includes('--debug') || process.env.PONCHO_DEBUG === '1';

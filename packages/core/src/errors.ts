@@ -42,7 +42,10 @@ export class PonchoError extends Error {
 /** A wrong command line. Exits with ExitCode.usage. */
 export class UsageError extends PonchoError {
   constructor(message: string, hint?: string) {
-    super('ERR_USAGE', message, { hint: hint ?? 'Run with --help to see the usage.', exitCode: ExitCode.usage });
+    super('ERR_USAGE', message, {
+      hint: hint ?? 'Run with --help to see the usage.',
+      exitCode: ExitCode.usage,
+    });
     this.name = 'UsageError';
   }
 }
@@ -78,16 +81,26 @@ export function fileError(error: unknown, path: string, what: string): PonchoErr
         cause: error,
       });
     case 'EISDIR':
-      return new PonchoError('ERR_FILE_IS_DIR', `${what} is a directory: ${path}`, { cause: error });
+      return new PonchoError('ERR_FILE_IS_DIR', `${what} is a directory: ${path}`, {
+        cause: error,
+      });
     case 'ENOTDIR':
-      return new PonchoError('ERR_FILE_NOT_DIR', `a parent of the ${what} is not a directory: ${path}`, {
-        cause: error,
-      });
+      return new PonchoError(
+        'ERR_FILE_NOT_DIR',
+        `a parent of the ${what} is not a directory: ${path}`,
+        {
+          cause: error,
+        },
+      );
     case 'ENOSPC':
-      return new PonchoError('ERR_DISK_FULL', `no space left on the device while writing ${what}: ${path}`, {
-        hint: 'Free some disk space (or choose another location) and run again.',
-        cause: error,
-      });
+      return new PonchoError(
+        'ERR_DISK_FULL',
+        `no space left on the device while writing ${what}: ${path}`,
+        {
+          hint: 'Free some disk space (or choose another location) and run again.',
+          cause: error,
+        },
+      );
     default:
       return new PonchoError(
         'ERR_FILE',

@@ -5,11 +5,14 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { PonchoError, fileError } from './errors.js';
+import { fileError, PonchoError } from './errors.js';
 
 /** A temporary path beside `target` (same folder, so rename stays on one file system). */
 export function tempSibling(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  return join(
+    dirname(target),
+    `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`,
+  );
 }
 
 /** Checks that the folder that will hold `target` exists, with a message naming it. */
@@ -19,13 +22,20 @@ export async function assertParentDirectory(target: string, what: string): Promi
   try {
     info = await stat(parent);
   } catch (error) {
-    throw new PonchoError('ERR_OUTPUT_DIR', `the folder for the ${what} does not exist: ${parent}`, {
-      hint: `Create it first (mkdir -p ${parent}) or choose another path.`,
-      cause: error,
-    });
+    throw new PonchoError(
+      'ERR_OUTPUT_DIR',
+      `the folder for the ${what} does not exist: ${parent}`,
+      {
+        hint: `Create it first (mkdir -p ${parent}) or choose another path.`,
+        cause: error,
+      },
+    );
   }
   if (!info.isDirectory()) {
-    throw new PonchoError('ERR_OUTPUT_DIR', `not a folder: ${parent} (needed for the ${what} ${target})`);
+    throw new PonchoError(
+      'ERR_OUTPUT_DIR',
+      `not a folder: ${parent} (needed for the ${what} ${target})`,
+    );
   }
 }
 

@@ -1,5 +1,5 @@
-export * from './errors.js';
 export * from './cli.js';
-export * from './log.js';
+export * from './errors.js';
 export * from './fs.js';
+export * from './log.js';
 export * from './spec.js';

@@ -35,16 +35,19 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       return tty && rank[logger.level] >= rank.info;
     },
     error(message) {
-      if (rank[logger.level] >= rank.error) stream.write(`${prefix}${paint('31', 'error:')} ${message}\n`);
+      if (rank[logger.level] >= rank.error)
+        stream.write(`${prefix}${paint('31', 'error:')} ${message}\n`);
     },
     warn(message) {
-      if (rank[logger.level] >= rank.warn) stream.write(`${prefix}${paint('33', 'warning:')} ${message}\n`);
+      if (rank[logger.level] >= rank.warn)
+        stream.write(`${prefix}${paint('33', 'warning:')} ${message}\n`);
     },
     info(message) {
       if (rank[logger.level] >= rank.info) stream.write(`${prefix}${message}\n`);
     },
     debug(message) {
-      if (rank[logger.level] >= rank.debug) stream.write(`${prefix}${paint('2', `debug: ${message}`)}\n`);
+      if (rank[logger.level] >= rank.debug)
+        stream.write(`${prefix}${paint('2', `debug: ${message}`)}\n`);
     },
   };
   return logger;

@@ -1,5 +1,5 @@
 import { PonchoError } from '@poncho/core/errors';
-import { MANIFEST_PATH, Manifest, parseManifest } from '@poncho/core/manifest';
+import { MANIFEST_PATH, Manifest, parseManifest, readManifestText } from '@poncho/core/manifest';
 import { describe, expect, it } from 'vitest';
 
 const valid = {
@@ -68,5 +68,52 @@ describe('manifest', () => {
     const error = errorOf(() => parseManifest(JSON.stringify({ ...valid, formatVersion: 2 }), 's'));
     expect(error.code).toBe('ERR_MANIFEST_VERSION');
     expect(error.hint).toMatch(/Upgrade/);
+  });
+});
+
+describe('readManifestText (without zod) agrees with parseManifest', () => {
+  const cases: unknown[] = [
+    valid,
+    { ...valid, createdBy: undefined },
+    { ...valid, extra: true },
+    { ...valid, formatVersion: 0 },
+    { ...valid, formatVersion: '1' },
+    { ...valid, platform: 1 },
+    { ...valid, buildPrefix: null },
+    { ...valid, createdBy: 5 },
+    { ...valid, files: {} },
+    { ...valid, files: [null] },
+    { ...valid, files: [{ path: 'a', placeholder: '', mode: 'text' }] },
+    { ...valid, files: [{ path: 'a', placeholder: 'p', mode: 'TEXT' }] },
+    { ...valid, files: [{ path: 'a/../b', placeholder: 'p', mode: 'text' }] },
+    {
+      ...valid,
+      files: [
+        { path: 'ok', placeholder: 'p', mode: 'binary' },
+        { path: '/x', placeholder: 'p', mode: 'text' },
+      ],
+    },
+    { ...valid, files: [{ placeholder: 'p', mode: 'text' }] },
+    [],
+    null,
+    'text',
+  ];
+  it.each(cases.map((c, i) => [i, c]))('case %i', (_, data) => {
+    const text = JSON.stringify(data);
+    let expected: unknown;
+    let expectedError: PonchoError | undefined;
+    try {
+      expected = parseManifest(text, 's');
+    } catch (error) {
+      expectedError = error as PonchoError;
+    }
+    if (expectedError) {
+      const error = errorOf(() => readManifestText(text, 's'));
+      expect(error.code).toBe(expectedError.code);
+      const field = /field (\S+):/.exec(expectedError.message)?.[1];
+      if (field) expect(error.message).toContain(`field ${field}:`);
+    } else {
+      expect(readManifestText(text, 's')).toEqual(expected);
+    }
   });
 });

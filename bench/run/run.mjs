@@ -1,0 +1,261 @@
+#!/usr/bin/env node
+/**
+ * Benchmark of poncho_package_run against the reference `python_package_run` (Debian's
+ * coop-computing-tools) and bare `tar -xzf`, on the same tarball, in the same run. Whole
+ * processes, wall clock, median of several runs; the contenders' runs are interleaved so that
+ * machine load hits them alike.
+ *
+ *   npm run build && node bench/run/run.mjs [--tarball FILE] [--cold-runs N] [--warm-runs N]
+ *
+ * Default tarball: the test fixtures' python environment (Debian's CPython 3.11 in conda's
+ * layout, with a manifest, bin/conda-unpack and bin/activate, so both runners can use it).
+ * - cold: unpack + relocate into a new --unpack-to folder, then run `true`;
+ * - warm: the folder is ready; run `true` (overhead = minus running `true` directly);
+ * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one.
+ * Goals: warm overhead <= the reference's; cold <= the reference's; 16 concurrent <= 1.5x one.
+ */
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '../..');
+const ours = join(repo, 'packages/runner/bin/poncho_package_run.js');
+const REFERENCE = '/usr/bin/python_package_run';
+
+const { values } = parseArgs({
+  options: {
+    tarball: { type: 'string' },
+    'cold-runs': { type: 'string', default: '5' },
+    'warm-runs': { type: 'string', default: '20' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
+const coldRuns = Number(values['cold-runs']);
+const warmRuns = Number(values['warm-runs']);
+const concurrency = Number(values.concurrency);
+const tarball =
+  values.tarball ??
+  execFileSync(process.execPath, ['--import', 'tsx', join(here, 'make-tarball.ts'), 'manifest'], {
+    cwd: repo,
+    encoding: 'utf8',
+  }).trim();
+
+const out = mkdtempSync(join(tmpdir(), 'poncho-bench-run-'));
+// conda-unpack (run by the reference) starts with `#!/usr/bin/env python3`: give it the real
+// interpreter, not a pyenv shim whose bash start-up would slow the reference down.
+const realBin = join(out, 'bin');
+mkdirSync(realBin);
+const realPython = execFileSync('python3', ['-c', 'import sys; print(sys.executable)'], {
+  encoding: 'utf8',
+}).trim();
+symlinkSync(realPython, join(realBin, 'python3'));
+symlinkSync(realPython, join(realBin, 'python'));
+const env = { ...process.env, PATH: `${realBin}:${process.env.PATH}` };
+delete env.PONCHO_DEBUG;
+
+let counter = 0;
+const fresh = (label) => join(out, `${label}-${++counter}`);
+
+/** CPU time (user + system, ms) of the last timed() run, children included, via time(1). */
+const cpu = { last: 0 };
+const TIME = '/usr/bin/time';
+const haveTime = spawnSync(TIME, ['-f', '%U', 'true']).status === 0;
+
+function timed(command, args) {
+  const argv = haveTime ? ['-f', 'CPU %U %S', command, ...args] : args;
+  const start = process.hrtime.bigint();
+  const result = spawnSync(haveTime ? TIME : command, argv, {
+    env,
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr}`);
+  }
+  const match = /CPU ([\d.]+) ([\d.]+)\s*$/.exec(String(result.stderr));
+  cpu.last = match ? (Number(match[1]) + Number(match[2])) * 1000 : Number.NaN;
+  return ms;
+}
+
+function timedConcurrent(n, command, argsFor) {
+  return new Promise((resolvePromise, reject) => {
+    const start = process.hrtime.bigint();
+    let left = n;
+    for (let i = 0; i < n; i++) {
+      const child = spawn(command, argsFor(i), { env, stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (chunk) => {
+        stderr += chunk;
+      });
+      child.on('close', (code) => {
+        if (code !== 0) reject(new Error(`${command} failed (${code}): ${stderr}`));
+        if (--left === 0) resolvePromise(Number(process.hrtime.bigint() - start) / 1e6);
+      });
+    }
+  });
+}
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+const contenders = {
+  ours: {
+    cold: (dir) => timed(process.execPath, [ours, '-e', tarball, '-d', dir, 'true']),
+    temp: () => timed(process.execPath, [ours, '-e', tarball, 'true']),
+    warm: (dir) => timed(process.execPath, [ours, '-e', tarball, '-d', dir, 'true']),
+    concurrent: (dir) =>
+      timedConcurrent(concurrency, process.execPath, () => [
+        ours,
+        '-e',
+        tarball,
+        '-d',
+        dir,
+        'true',
+      ]),
+  },
+  reference: {
+    cold: (dir) => timed(REFERENCE, ['-e', tarball, '-u', dir, 'true']),
+    temp: () => timed(REFERENCE, ['-e', tarball, 'true']),
+    warm: (dir) => timed(REFERENCE, ['-e', tarball, '-u', dir, 'true']),
+    concurrent: (dir) =>
+      timedConcurrent(concurrency, REFERENCE, () => ['-e', tarball, '-u', dir, 'true']),
+  },
+};
+
+const results = { ours: {}, reference: {}, tar: {}, true: {} };
+const cpuResults = { ours: {}, reference: {}, tar: {}, true: {} };
+const push = (who, what, ms) => {
+  results[who][what] ??= [];
+  results[who][what].push(ms);
+  if (what !== 'concurrent') {
+    cpuResults[who][what] ??= [];
+    cpuResults[who][what].push(cpu.last);
+  }
+};
+
+console.log(`tarball: ${tarball}`);
+console.log(`cold runs: ${coldRuns}, warm runs: ${warmRuns}, concurrency: ${concurrency}\n`);
+
+// Cold: unpack + relocate into a new folder (and bare tar into a new folder).
+for (let i = 0; i < coldRuns; i++) {
+  for (const who of ['ours', 'reference'])
+    push(who, 'cold', contenders[who].cold(fresh(`${who}-cold`)));
+  const dir = fresh('tar');
+  mkdirSync(dir);
+  push('tar', 'cold', timed('tar', ['-xzf', tarball, '-C', dir]));
+  for (const who of ['ours', 'reference']) push(who, 'temp', contenders[who].temp());
+}
+
+// Warm: the folder is ready.
+const warmDirs = { ours: fresh('ours-warm'), reference: fresh('reference-warm') };
+for (const who of ['ours', 'reference']) contenders[who].cold(warmDirs[who]);
+for (let i = 0; i < warmRuns; i++) {
+  for (const who of ['ours', 'reference']) push(who, 'warm', contenders[who].warm(warmDirs[who]));
+  push('true', 'warm', timed('true', []));
+}
+
+// Concurrent cold runs on one new folder.
+for (let i = 0; i < Math.max(1, Math.ceil(coldRuns / 2)); i++) {
+  for (const who of ['ours', 'reference'])
+    push(who, 'concurrent', await contenders[who].concurrent(fresh(`${who}-conc`)));
+}
+
+const m = (who, what) => median(results[who][what]);
+const cpuOf = (who, what) => median(cpuResults[who][what]);
+const f = (ms) => `${ms.toFixed(1)} ms`;
+const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+const trueMs = m('true', 'warm');
+const rows = [
+  ['', 'poncho_package_run', 'reference', 'tar -xzf', 'ours / reference', 'goal'],
+  [
+    'cold (--unpack-to, new folder)',
+    f(m('ours', 'cold')),
+    f(m('reference', 'cold')),
+    f(m('tar', 'cold')),
+    ratio(m('ours', 'cold'), m('reference', 'cold')),
+    '<= 1.00x',
+  ],
+  [
+    'cold (temporary folder)',
+    f(m('ours', 'temp')),
+    f(m('reference', 'temp')),
+    '',
+    ratio(m('ours', 'temp'), m('reference', 'temp')),
+    '',
+  ],
+  [
+    'warm (folder ready)',
+    f(m('ours', 'warm')),
+    f(m('reference', 'warm')),
+    '',
+    ratio(m('ours', 'warm'), m('reference', 'warm')),
+    '',
+  ],
+  [
+    'warm overhead (minus `true`)',
+    f(m('ours', 'warm') - trueMs),
+    f(m('reference', 'warm') - trueMs),
+    '',
+    ratio(m('ours', 'warm') - trueMs, m('reference', 'warm') - trueMs),
+    '<= 1.00x',
+  ],
+  [
+    `${concurrency} concurrent cold, one folder`,
+    f(m('ours', 'concurrent')),
+    f(m('reference', 'concurrent')),
+    '',
+    ratio(m('ours', 'concurrent'), m('reference', 'concurrent')),
+    '',
+  ],
+  [
+    `${concurrency} concurrent / one cold`,
+    ratio(m('ours', 'concurrent'), m('ours', 'cold')),
+    ratio(m('reference', 'concurrent'), m('reference', 'cold')),
+    '',
+    '',
+    '<= 1.50x (ours)',
+  ],
+  [
+    'ours cold / bare tar',
+    ratio(m('ours', 'cold'), m('tar', 'cold')),
+    ratio(m('reference', 'cold'), m('tar', 'cold')),
+    '',
+    '',
+    '',
+  ],
+];
+const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+for (const row of rows)
+  console.log(row.map((cell, c) => String(cell).padEnd(widths[c])).join('  '));
+if (haveTime) {
+  console.log('\nCPU time (user + system, children included; less sensitive to machine load):');
+  const cpuRows = [
+    ['', 'poncho_package_run', 'reference', 'tar -xzf', 'ours / reference'],
+    ...[
+      ['cold (--unpack-to, new folder)', 'cold'],
+      ['cold (temporary folder)', 'temp'],
+      ['warm (folder ready)', 'warm'],
+    ].map(([label, what]) => [
+      label,
+      f(cpuOf('ours', what)),
+      f(cpuOf('reference', what)),
+      what === 'cold' ? f(cpuOf('tar', 'cold')) : '',
+      ratio(cpuOf('ours', what), cpuOf('reference', what)),
+    ]),
+  ];
+  const cpuWidths = cpuRows[0].map((_, i) => Math.max(...cpuRows.map((r) => String(r[i]).length)));
+  for (const row of cpuRows)
+    console.log(row.map((cell, i) => String(cell).padEnd(cpuWidths[i])).join('  '));
+}
+console.log(
+  `\n(\`true\` alone: ${f(trueMs)}; node -e 0: ${f(median(Array.from({ length: 10 }, () => timed(process.execPath, ['-e', '0']))))})`,
+);
+
+rmSync(out, { recursive: true, force: true });

@@ -1,0 +1,54 @@
+/**
+ * Activation without conda: the variables `conda activate` sets, then the command as argv.
+ * Packages' `etc/conda/activate.d/*.sh` scripts (and poncho's data-section variables, written to
+ * `etc/conda/activate.d/poncho-data.sh` by the packer) are shell, so when there are any, the
+ * command runs as `/bin/sh -c '. script1; . script2; exec "$@"' sh command args...`: the
+ * script paths are quoted into the string, the command's words are only ever arguments.
+ */
+import { readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** The environment variables of the command: the caller's, activated for `prefix`. */
+export function activatedEnv(
+  prefix: string,
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base };
+  delete env.PYTHONPATH;
+  delete env.PYTHONHOME;
+  const bin = join(prefix, 'bin');
+  env.PATH = base.PATH ? `${bin}${delimiter}${base.PATH}` : bin;
+  env.CONDA_PREFIX = prefix;
+  env.CONDA_DEFAULT_ENV = prefix;
+  return env;
+}
+
+/** The activation scripts of `prefix`, in the order conda sources them (sorted by name). */
+export async function activationScripts(prefix: string): Promise<string[]> {
+  const dir = join(prefix, 'etc', 'conda', 'activate.d');
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((name) => name.endsWith('.sh'))
+    .sort()
+    .map((name) => join(dir, name));
+}
+
+/** The program and arguments to spawn for `command` after sourcing `scripts`. */
+export function commandLine(
+  scripts: string[],
+  command: string[],
+): { file: string; args: string[] } {
+  if (scripts.length === 0) return { file: command[0] as string, args: command.slice(1) };
+  const sources = scripts.map((script) => `. ${shellQuote(script)}`).join('; ');
+  return { file: '/bin/sh', args: ['-c', `${sources}; exec "$@"`, 'sh', ...command] };
+}
+
+/** A POSIX shell single-quoted word. */
+export function shellQuote(text: string): string {
+  return `'${text.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,33 @@
+/**
+ * The CLI: parse the arguments, run. Kept to what a warm run needs; the unpacking code is
+ * loaded by environment.ts only when a tarball must be unpacked.
+ */
+import { runCli } from '@poncho/core/cli';
+import { createLogger } from '@poncho/core/log';
+import { helpText, parseRunArguments } from './args.js';
+import { runInEnvironment } from './run.js';
+
+export const VERSION = '0.1.0';
+
+export async function main(program: string): Promise<never> {
+  return runCli(program, async (argv) => {
+    const parsed = parseRunArguments(program, argv);
+    if (parsed.kind === 'help') {
+      process.stdout.write(helpText(program));
+      return 0;
+    }
+    if (parsed.kind === 'version') {
+      process.stdout.write(`${program} ${VERSION}\n`);
+      return 0;
+    }
+    const { args } = parsed;
+    const log = createLogger({ prefix: program, level: args.debug ? 'debug' : 'warn' });
+    return runInEnvironment({
+      environment: args.environment,
+      unpackTo: args.unpackTo,
+      waitForLockSeconds: args.waitForLockSeconds,
+      command: args.command,
+      log,
+    });
+  });
+}

@@ -1,0 +1,139 @@
+/**
+ * Finding (or making) the environment folder a command runs in. The warm path — a folder given
+ * as ENV, or an --unpack-to folder already complete — touches a few files and loads nothing
+ * else; everything about unpacking is imported only when needed.
+ */
+import { statSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileError, PonchoError } from '@poncho/core/errors';
+import type { Logger } from '@poncho/core/log';
+import { RunnerExitCode } from './exit-codes.js';
+import { type FolderState, inspectFolder, tarballFingerprint, waitForPeer } from './marker.js';
+
+export interface EnvironmentRequest {
+  /** Tarball or folder (`-e`). */
+  environment: string;
+  /** Keep the unpacked environment here (`--unpack-to`); undefined: a temporary folder. */
+  unpackTo?: string | undefined;
+  /** How long to wait for another run unpacking into `unpackTo`. */
+  waitForLockSeconds: number;
+  signal?: AbortSignal;
+  log: Logger;
+}
+
+export interface PreparedEnvironment {
+  /** Absolute path of the environment's root. */
+  prefix: string;
+  /** 'directory': -e named a folder; 'kept': the --unpack-to folder; 'temporary': removed by dispose. */
+  kind: 'directory' | 'kept' | 'temporary';
+  /** True when this call unpacked the tarball. */
+  unpacked: boolean;
+  dispose(): Promise<void>;
+}
+
+const nothing = async () => {};
+
+export async function prepareEnvironment(
+  request: EnvironmentRequest,
+): Promise<PreparedEnvironment> {
+  const { log } = request;
+  const source = resolve(request.environment);
+  let info: ReturnType<typeof statSync>;
+  try {
+    info = statSync(source);
+  } catch (error) {
+    throw fileError(error, source, 'environment');
+  }
+  if (info.isDirectory()) {
+    if (request.unpackTo !== undefined)
+      log.warn(`--unpack-to is ignored: the environment ${source} is a folder`);
+    log.debug(`using the environment folder ${source} in place`);
+    return { prefix: source, kind: 'directory', unpacked: false, dispose: nothing };
+  }
+  if (!info.isFile()) {
+    throw new PonchoError(
+      'ERR_ENV_NOT_FILE',
+      `the environment ${source} is neither a file nor a folder`,
+      {
+        hint: 'Give -e an environment tarball or an unpacked environment folder.',
+        exitCode: RunnerExitCode.environment,
+      },
+    );
+  }
+
+  if (request.unpackTo === undefined) {
+    const { unpackToTemporary } = await import('./unpack.js');
+    const temp = await unpackToTemporary(source, { signal: request.signal, log });
+    log.debug(`unpacked ${source} into the temporary folder ${temp.prefix}`);
+    return { prefix: temp.prefix, kind: 'temporary', unpacked: true, dispose: temp.dispose };
+  }
+
+  const dir = resolve(request.unpackTo);
+  const fingerprint = await tarballFingerprint(source);
+  let state = await inspectFolder(dir);
+  let unpacked = false;
+  const deadline = Date.now() + request.waitForLockSeconds * 1000;
+  if (state.kind === 'missing' || state.kind === 'empty' || state.kind === 'incomplete') {
+    // Another run is unpacking: wait for it cheaply before loading the unpacking code.
+    state = (await waitForPeer(dir, deadline, request.signal)) ?? state;
+  }
+  if (state.kind !== 'ours' && state.kind !== 'reference' && state.kind !== 'foreign') {
+    const { unpackToFolder } = await import('./unpack-folder.js');
+    state = await unpackToFolder(source, dir, {
+      waitForLockSeconds: request.waitForLockSeconds,
+      deadline,
+      fingerprint,
+      signal: request.signal,
+      log,
+    });
+    unpacked = state.kind === 'ours' && state.marker.pid === process.pid;
+  }
+  checkFolder(state, dir, source, fingerprint, log);
+  return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
+}
+
+/** Decides whether a complete-looking folder may be used for `source`. */
+function checkFolder(
+  state: FolderState,
+  dir: string,
+  source: string,
+  fingerprint: string,
+  log: Logger,
+): void {
+  switch (state.kind) {
+    case 'ours':
+      if (state.marker.fingerprint !== fingerprint) {
+        throw new PonchoError(
+          'ERR_UNPACK_DIR_OTHER_ENV',
+          `--unpack-to ${dir} holds another environment (unpacked from ${state.marker.source} at ${state.marker.unpackedAt}), not ${source}`,
+          {
+            hint: `Use a different --unpack-to folder per environment, or remove ${dir} to unpack ${source} there.`,
+            exitCode: RunnerExitCode.environment,
+          },
+        );
+      }
+      log.debug(`using ${dir}, unpacked from ${state.marker.source} at ${state.marker.unpackedAt}`);
+      return;
+    case 'reference':
+      log.debug(`using ${dir}, unpacked by the reference python_package_run (${state.markerFile})`);
+      return;
+    case 'foreign':
+      throw new PonchoError(
+        'ERR_UNPACK_DIR_NOT_EMPTY',
+        `--unpack-to ${dir} is not empty and holds no environment unpacked by poncho_package_run; not unpacking into it`,
+        {
+          hint: 'Give --unpack-to a new or empty folder (the runner creates it), or remove this one.',
+          exitCode: RunnerExitCode.environment,
+        },
+      );
+    default:
+      throw new PonchoError(
+        'ERR_UNPACK_DIR',
+        `${dir} is not ready after unpacking (${state.kind})`,
+        {
+          hint: 'Another process changed the folder while it was unpacked; run again.',
+          exitCode: RunnerExitCode.environment,
+        },
+      );
+  }
+}

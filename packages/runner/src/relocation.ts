@@ -1,0 +1,174 @@
+/**
+ * Relocating an unpacked environment to the folder it will run from.
+ *
+ * - poncho tarballs carry `.poncho/manifest.json`: each listed file is rewritten natively with
+ *   the shared rules of @poncho/core/relocate (no python needed on the worker), and this can be
+ *   done in the staging folder for the final path before the folder is moved into place;
+ * - conda-pack tarballs (and the reference's) carry `bin/conda-unpack` instead: it is run with
+ *   the environment's own python, in place, since it relocates to its own location.
+ */
+import { spawn } from 'node:child_process';
+import { access, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
+// The zod-free reader: zod would cost more to load than a cold start's relocation.
+import {
+  MANIFEST_PATH,
+  type ManifestData as Manifest,
+  readManifestText,
+} from '@poncho/core/manifest-reader';
+import { relocateFile } from '@poncho/core/relocate';
+import { RunnerExitCode } from './exit-codes.js';
+
+export type RelocationKind = 'manifest' | 'conda-unpack' | 'none';
+
+/** The manifest of an unpacked environment, if it has one. */
+export async function readManifest(root: string, source: string): Promise<Manifest | undefined> {
+  let text: string;
+  try {
+    text = await readFile(join(root, MANIFEST_PATH), 'utf8');
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return undefined;
+    throw fileError(error, join(root, MANIFEST_PATH), 'environment manifest');
+  }
+  try {
+    return readManifestText(text, `${source}:${MANIFEST_PATH}`);
+  } catch (error) {
+    if (error instanceof PonchoError) {
+      throw new PonchoError(error.code, error.message, {
+        hint: error.hint,
+        cause: error.cause,
+        exitCode: RunnerExitCode.environment,
+      });
+    }
+    throw error;
+  }
+}
+
+/** How the environment at `root` will be relocated. */
+export async function relocationKind(
+  root: string,
+  manifest: Manifest | undefined,
+): Promise<RelocationKind> {
+  if (manifest) return 'manifest';
+  try {
+    await access(join(root, 'bin', 'conda-unpack'));
+    return 'conda-unpack';
+  } catch {
+    return 'none';
+  }
+}
+
+/** Files rewritten at once: enough to keep the disk busy, few enough for file-handle limits. */
+const CONCURRENCY = 16;
+
+/**
+ * Rewrites every file the manifest lists, in `root`, for the environment's final location
+ * `prefix`. Checks first that binary files have room for `prefix`, so a too-long path fails
+ * before anything is changed.
+ */
+export async function relocateWithManifest(
+  root: string,
+  manifest: Manifest,
+  prefix: string,
+): Promise<number> {
+  const prefixBytes = Buffer.byteLength(prefix);
+  for (const file of manifest.files) {
+    if (file.mode === 'binary' && prefixBytes > Buffer.byteLength(file.placeholder)) {
+      throw new PonchoError(
+        'ERR_PREFIX_TOO_LONG',
+        `cannot relocate to ${prefix}: the path is ${prefixBytes} bytes long, but binary files of this environment (e.g. ${file.path}) have room for ${Buffer.byteLength(file.placeholder)}`,
+        {
+          hint: 'Use a shorter --unpack-to folder (or set TMPDIR to a shorter folder).',
+          exitCode: RunnerExitCode.environment,
+        },
+      );
+    }
+  }
+  let next = 0;
+  let changed = 0;
+  const worker = async () => {
+    while (next < manifest.files.length) {
+      const file = manifest.files[next++] as Manifest['files'][number];
+      try {
+        if (await relocateFile(join(root, file.path), file, prefix)) changed++;
+      } catch (error) {
+        throw relocationFailed(file.path, error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, manifest.files.length) }, worker));
+  return changed;
+}
+
+function relocationFailed(path: string, error: unknown): PonchoError {
+  const inner = error instanceof PonchoError ? error : undefined;
+  return new PonchoError(
+    inner?.code ?? 'ERR_RELOCATE',
+    `cannot relocate ${path}: ${error instanceof Error ? error.message : String(error)}`,
+    { hint: inner?.hint, cause: error, exitCode: RunnerExitCode.environment },
+  );
+}
+
+/**
+ * Runs the environment's `bin/conda-unpack` with its own python (conda-pack's relocation
+ * script, which rewrites the environment for the folder it sits in).
+ */
+export async function runCondaUnpack(prefix: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const script = join(prefix, 'bin', 'conda-unpack');
+  let python: string | undefined;
+  for (const name of ['python', 'python3']) {
+    try {
+      await access(join(prefix, 'bin', name));
+      python = join(prefix, 'bin', name);
+      break;
+    } catch {
+      // try the next name
+    }
+  }
+  if (!python) {
+    throw new PonchoError(
+      'ERR_ENV_NO_PYTHON',
+      `cannot relocate the environment: it has bin/conda-unpack but no bin/python to run it (${prefix})`,
+      {
+        hint: 'Pack the environment with poncho_package_create (its tarballs relocate without python).',
+        exitCode: RunnerExitCode.environment,
+      },
+    );
+  }
+  const childEnv = { ...env };
+  delete childEnv.PYTHONPATH;
+  delete childEnv.PYTHONHOME;
+  const output: Buffer[] = [];
+  const status = await new Promise<number | string>((resolve, reject) => {
+    const child = spawn(python as string, [script], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: childEnv,
+    });
+    child.stdout.on('data', (chunk: Buffer) => output.push(chunk));
+    child.stderr.on('data', (chunk: Buffer) => output.push(chunk));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve(signal ?? code ?? 1));
+  }).catch((error: unknown) => {
+    throw new PonchoError(
+      'ERR_CONDA_UNPACK',
+      `cannot run ${script} with ${python}: ${(error as Error).message}`,
+      {
+        hint: 'The environment was packed for another platform, or its python is damaged.',
+        cause: error,
+        exitCode: RunnerExitCode.environment,
+      },
+    );
+  });
+  if (status !== 0) {
+    const text = Buffer.concat(output).toString('utf8').trim().split('\n').slice(-10).join('\n');
+    throw new PonchoError(
+      'ERR_CONDA_UNPACK',
+      `${script} failed (${status})${text ? `:\n${text}` : ''}`,
+      {
+        hint: 'The environment cannot be relocated here; rebuild it, or run with --debug for details.',
+        exitCode: RunnerExitCode.environment,
+      },
+    );
+  }
+}

@@ -1,0 +1,255 @@
+/**
+ * Unpacking into a kept `--unpack-to` folder, shared by concurrent runs (and by the machines of
+ * a cluster when the folder is on NFS).
+ *
+ * - One run unpacks, under a lock (proper-lockfile: an atomic mkdir refreshed while held, which
+ *   works on NFS; a lock whose owner died goes stale after STALE_MS and is taken over). The
+ *   others wait up to `-w` seconds, watching for the folder to become complete.
+ * - Crash safety: the tarball is extracted and relocated in a temporary sibling of the folder,
+ *   the marker is written last, and the sibling is renamed into place. A run killed half-way
+ *   leaves only the sibling, which the next run removes. (A conda-pack tarball must be
+ *   relocated where it lives: it is moved into place with a journal file, and a folder with a
+ *   journal but no marker is redone.)
+ *
+ * The lock and the staging folder live beside the folder, so its parent must be writable.
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
+import { writeFileAtomic } from '@poncho/core/fs';
+import type { Logger } from '@poncho/core/log';
+import lockfile from 'proper-lockfile';
+import { RunnerExitCode } from './exit-codes.js';
+import {
+  type FolderState,
+  inspectFolder,
+  JOURNAL_PATH,
+  LOCK_STALE_MS,
+  lockPathFor,
+  MARKER_PATH,
+  REFERENCE_MARKERS,
+  type UnpackedMarker,
+} from './marker.js';
+
+/** A lock not refreshed for this long belongs to a dead run and is taken over. */
+export const STALE_MS = LOCK_STALE_MS;
+const UPDATE_MS = 2_000;
+const RUNNER = '@poncho/runner';
+
+export interface FolderUnpackOptions {
+  /** For messages: the -w value. */
+  waitForLockSeconds: number;
+  /** When to give up waiting for the lock (ms since the epoch); default: now + -w seconds. */
+  deadline?: number;
+  fingerprint: string;
+  signal?: AbortSignal;
+  log: Logger;
+}
+
+/** Makes `dir` hold the environment of `tarball`; returns the folder's final state. */
+export async function unpackToFolder(
+  tarball: string,
+  requestedDir: string,
+  options: FolderUnpackOptions,
+): Promise<FolderState> {
+  // A symbolic link to a folder: work beside the folder itself (a rename would replace the link).
+  const dir = await realpath(requestedDir).catch(() => requestedDir);
+  const parent = dirname(dir);
+  const name = basename(dir);
+  try {
+    await mkdir(parent, { recursive: true });
+  } catch (error) {
+    throw fileError(error, parent, 'parent of the --unpack-to folder');
+  }
+  const lockPath = lockPathFor(dir);
+  const release = await acquireLock(dir, lockPath, options);
+  if (!release) return inspectFolder(dir); // another run finished it while we waited
+  try {
+    const state = await inspectFolder(dir);
+    if (state.kind === 'ours' || state.kind === 'reference' || state.kind === 'foreign')
+      return state;
+    await removeLeftovers(parent, name, options.log);
+    if (state.kind === 'incomplete') {
+      options.log.debug(`${dir} was left half-done by a run that died: unpacking again`);
+      await rm(dir, { recursive: true, force: true });
+    }
+    await fill(
+      tarball,
+      dir,
+      join(parent, `.${name}.poncho-staging-${process.pid}-${randomBytes(4).toString('hex')}`),
+      options,
+    );
+    return inspectFolder(dir);
+  } finally {
+    await release().catch(() => {}); // already released when compromised
+  }
+}
+
+async function fill(tarball: string, dir: string, staging: string, options: FolderUnpackOptions) {
+  const { log, signal } = options;
+  try {
+    await mkdir(staging);
+  } catch (error) {
+    throw fileError(error, staging, 'staging folder for unpacking');
+  }
+  const marker = (relocation: UnpackedMarker['relocation']): UnpackedMarker => ({
+    markerVersion: 1,
+    fingerprint: options.fingerprint,
+    source: tarball,
+    relocation,
+    unpackedAt: new Date().toISOString(),
+    pid: process.pid,
+    hostname: hostname(),
+    runner: RUNNER,
+  });
+  let moved = false;
+  try {
+    log.debug(`unpacking ${tarball} into ${staging}`);
+    const { unpackInto } = await import('./unpack.js');
+    const result = await unpackInto(tarball, staging, dir, { signal, log });
+    if (result.relocation === 'conda-unpack') {
+      await writeJson(join(staging, JOURNAL_PATH), {
+        pid: process.pid,
+        startedAt: new Date().toISOString(),
+      });
+      await moveIntoPlace(staging, dir);
+      moved = true;
+      log.debug(`running ${dir}/bin/conda-unpack`);
+      const { runCondaUnpack } = await import('./relocation.js');
+      await runCondaUnpack(dir, process.env);
+      await writeReferenceMarkers(dir);
+      await writeJson(join(dir, MARKER_PATH), marker('conda-unpack'));
+      await rm(join(dir, JOURNAL_PATH), { force: true });
+    } else {
+      await writeReferenceMarkers(staging);
+      await writeJson(join(staging, MARKER_PATH), marker(result.relocation));
+      await moveIntoPlace(staging, dir);
+      moved = true;
+    }
+    log.debug(`environment ready in ${dir}`);
+  } catch (error) {
+    if (!moved) await rm(staging, { recursive: true, force: true, maxRetries: 2 });
+    // A folder moved into place but not finished keeps its journal: the next run redoes it.
+    throw error;
+  }
+}
+
+/**
+ * The reference runner's markers, so that it uses (instead of unpacking again over) a folder
+ * we unpacked; it only tests that they exist.
+ */
+async function writeReferenceMarkers(root: string): Promise<void> {
+  const stamp = `${new Date().toString()}\n`;
+  for (const name of REFERENCE_MARKERS) await writeFile(join(root, name), stamp);
+}
+
+async function writeJson(path: string, data: unknown): Promise<void> {
+  await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`, {
+    what: 'marker file',
+    mkdirs: true,
+  });
+}
+
+/** rename(2) replaces a missing or empty folder in one step. */
+async function moveIntoPlace(staging: string, dir: string): Promise<void> {
+  try {
+    await rename(staging, dir);
+  } catch (error) {
+    const code = errnoCode(error);
+    if (code === 'ENOTEMPTY' || code === 'EEXIST') {
+      // Only when our lock was taken over (we were frozen longer than STALE_MS) and the other
+      // run finished first: its result is as good as ours.
+      const state = await inspectFolder(dir);
+      if (state.kind === 'ours') {
+        await rm(staging, { recursive: true, force: true });
+        return;
+      }
+    }
+    if (code === 'ENOTDIR') {
+      throw new PonchoError('ERR_UNPACK_DIR', `--unpack-to ${dir} exists and is not a folder`, {
+        hint: 'Choose another --unpack-to path.',
+        exitCode: RunnerExitCode.environment,
+      });
+    }
+    throw fileError(error, dir, '--unpack-to folder');
+  }
+}
+
+/** Removes staging folders of runs that died (safe: we hold the lock). */
+async function removeLeftovers(parent: string, name: string, log: Logger): Promise<void> {
+  const prefix = `.${name}.poncho-staging-`;
+  for (const entry of await readdir(parent)) {
+    if (entry.startsWith(prefix)) {
+      log.debug(`removing ${join(parent, entry)}, left by a run that died`);
+      await rm(join(parent, entry), { recursive: true, force: true });
+    }
+  }
+}
+
+/**
+ * Takes the lock, waiting up to `-w` seconds. Returns undefined (without the lock) when the
+ * folder became complete while waiting: no need to unpack any more.
+ */
+async function acquireLock(
+  dir: string,
+  lockPath: string,
+  options: FolderUnpackOptions,
+): Promise<(() => Promise<void>) | undefined> {
+  const deadline = options.deadline ?? Date.now() + options.waitForLockSeconds * 1000;
+  let delay = 20;
+  let announced = false;
+  for (;;) {
+    try {
+      return await lockfile.lock(dir, {
+        realpath: false,
+        lockfilePath: lockPath,
+        stale: STALE_MS,
+        update: UPDATE_MS,
+        retries: 0,
+        onCompromised: (error) => {
+          options.log.warn(`the lock on ${dir} was lost (${error.message}); finishing anyway`);
+        },
+      });
+    } catch (error) {
+      if (errnoCode(error) !== 'ELOCKED') {
+        throw fileError(error, lockPath, 'lock of the --unpack-to folder');
+      }
+    }
+    const state = await inspectFolder(dir);
+    if (state.kind === 'ours' || state.kind === 'reference') return undefined;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new PonchoError(
+        'ERR_LOCK_TIMEOUT',
+        `timed out after ${options.waitForLockSeconds} s waiting for another run to unpack into ${dir} (lock ${lockPath})`,
+        {
+          hint: `Wait longer with -w SECONDS. If no other run is active, the lock is taken over ${STALE_MS / 1000} s after its owner died.`,
+          exitCode: RunnerExitCode.lockTimeout,
+        },
+      );
+    }
+    if (!announced) {
+      options.log.debug(`waiting for another run unpacking into ${dir}`);
+      announced = true;
+    }
+    await sleep(Math.min(delay, left), options.signal);
+    delay = Math.min(delay * 1.5, 200);
+  }
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

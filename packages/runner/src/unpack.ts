@@ -1,0 +1,75 @@
+/**
+ * The cold path: extract a tarball and relocate it. Loaded with `import()` only when an
+ * environment must be unpacked, so a warm run never loads tar, zod or the relocation code.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Logger } from '@poncho/core/log';
+import { extractTarball } from './extract.js';
+import {
+  type RelocationKind,
+  readManifest,
+  relocateWithManifest,
+  relocationKind,
+  runCondaUnpack,
+} from './relocation.js';
+
+export interface UnpackOptions {
+  signal?: AbortSignal;
+  log: Logger;
+}
+
+export interface UnpackResult {
+  /** How the environment is relocated; 'conda-unpack' is still to be run where it will live. */
+  relocation: RelocationKind;
+  /** Files rewritten from the manifest. */
+  relocatedFiles: number;
+}
+
+/**
+ * Extracts `tarball` into the empty folder `root` and, when it has a manifest, relocates it
+ * for `prefix` (where `root` will end up). A conda-pack tarball is left for runCondaUnpack.
+ */
+export async function unpackInto(
+  tarball: string,
+  root: string,
+  prefix: string,
+  options: UnpackOptions,
+): Promise<UnpackResult> {
+  const started = performance.now();
+  await extractTarball(tarball, root, { signal: options.signal });
+  options.log.debug(`extracted ${tarball} in ${Math.round(performance.now() - started)} ms`);
+  options.signal?.throwIfAborted();
+  const manifest = await readManifest(root, tarball);
+  const relocation = await relocationKind(root, manifest);
+  let relocatedFiles = 0;
+  if (manifest) {
+    const relocating = performance.now();
+    relocatedFiles = await relocateWithManifest(root, manifest, prefix);
+    options.log.debug(
+      `relocated ${relocatedFiles} of ${manifest.files.length} files to ${prefix} in ${Math.round(performance.now() - relocating)} ms`,
+    );
+  } else if (relocation === 'none') {
+    options.log.debug('the environment has neither a manifest nor bin/conda-unpack: used as it is');
+  }
+  options.signal?.throwIfAborted();
+  return { relocation, relocatedFiles };
+}
+
+/** Unpacks into a fresh temporary folder; `dispose` removes it. */
+export async function unpackToTemporary(
+  tarball: string,
+  options: UnpackOptions,
+): Promise<{ prefix: string; dispose(): Promise<void> }> {
+  const prefix = await mkdtemp(join(tmpdir(), 'poncho-env-'));
+  const dispose = () => rm(prefix, { recursive: true, force: true, maxRetries: 2 });
+  try {
+    const result = await unpackInto(tarball, prefix, prefix, options);
+    if (result.relocation === 'conda-unpack') await runCondaUnpack(prefix, process.env);
+  } catch (error) {
+    await dispose();
+    throw error;
+  }
+  return { prefix, dispose };
+}

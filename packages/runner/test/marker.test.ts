@@ -1,0 +1,77 @@
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MARKER_PATH, tarballFingerprint } from '@poncho/runner';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inspectFolder } from '../src/marker.js';
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'poncho-marker-'));
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+describe('tarballFingerprint', () => {
+  it('is the same for a copy and differs when the start, the end or the size change', async () => {
+    const data = Buffer.alloc(100_000, 1);
+    const write = async (name: string, bytes: Buffer) => {
+      await writeFile(join(dir, name), bytes);
+      return tarballFingerprint(join(dir, name));
+    };
+    const original = await write('a.tar.gz', data);
+    expect(await write('copy.tar.gz', Buffer.from(data))).toBe(original);
+    const start = Buffer.from(data);
+    start[10] = 2;
+    const end = Buffer.from(data);
+    end[end.length - 3] = 2;
+    expect(await write('start.tar.gz', start)).not.toBe(original);
+    expect(await write('end.tar.gz', end)).not.toBe(original);
+    expect(await write('longer.tar.gz', Buffer.concat([data, Buffer.alloc(1, 1)]))).not.toBe(
+      original,
+    );
+    expect(await write('tiny.tar.gz', Buffer.from('x'))).toMatch(/^v2:1:/);
+  });
+});
+
+describe('inspectFolder', () => {
+  it('tells missing, empty, ours, the reference, half-done and foreign folders apart', async () => {
+    expect((await inspectFolder(join(dir, 'nope'))).kind).toBe('missing');
+    await mkdir(join(dir, 'empty'));
+    expect((await inspectFolder(join(dir, 'empty'))).kind).toBe('empty');
+
+    await mkdir(join(dir, 'ours', '.poncho'), { recursive: true });
+    await writeFile(
+      join(dir, 'ours', MARKER_PATH),
+      JSON.stringify({ markerVersion: 1, fingerprint: 'f' }),
+    );
+    expect(await inspectFolder(join(dir, 'ours'))).toMatchObject({
+      kind: 'ours',
+      marker: { fingerprint: 'f' },
+    });
+
+    await mkdir(join(dir, 'reference'));
+    await writeFile(join(dir, 'reference', '.poncho_package_run_expanded'), 'date');
+    expect(await inspectFolder(join(dir, 'reference'))).toEqual({
+      kind: 'reference',
+      markerFile: '.poncho_package_run_expanded',
+    });
+
+    await mkdir(join(dir, 'half', '.poncho'), { recursive: true });
+    await writeFile(join(dir, 'half', '.poncho', 'unpacking.json'), '{}');
+    expect((await inspectFolder(join(dir, 'half'))).kind).toBe('incomplete');
+
+    await mkdir(join(dir, 'foreign', '.poncho'), { recursive: true });
+    await writeFile(join(dir, 'foreign', MARKER_PATH), 'not json');
+    expect((await inspectFolder(join(dir, 'foreign'))).kind).toBe('foreign');
+    await mkdir(join(dir, 'data'));
+    await writeFile(join(dir, 'data', 'x'), '');
+    expect((await inspectFolder(join(dir, 'data'))).kind).toBe('foreign');
+
+    await writeFile(join(dir, 'file'), '');
+    await expect(inspectFolder(join(dir, 'file'))).rejects.toMatchObject({
+      code: 'ERR_UNPACK_DIR',
+    });
+  });
+});
