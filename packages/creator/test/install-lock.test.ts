@@ -1,0 +1,95 @@
+/** The lock schema (@poncho/core/lock) and the installer's progress line. */
+import { Writable } from 'node:stream';
+import { Lock, parseLock, serializeLock } from '@poncho/core/lock';
+import { createLogger } from '@poncho/core/log';
+import { describe, expect, it } from 'vitest';
+import { createProgress } from '../dist/install/progress.js';
+
+const pkg = (name: string) => ({
+  name,
+  version: '1.0',
+  build: '0',
+  buildNumber: 0,
+  subdir: 'noarch',
+  channel: 'https://c',
+  url: `https://c/noarch/${name}-1.0-0.conda`,
+  fileName: `${name}-1.0-0.conda`,
+  sha256: 'f'.repeat(64),
+  depends: [],
+});
+
+describe('lock', () => {
+  it('parses, defaults pip, and serialises deterministically (packages by name)', () => {
+    const lock = {
+      lockVersion: 1,
+      platform: 'linux-64',
+      channels: ['https://c'],
+      specs: ['b', 'a'],
+      packages: [pkg('b'), pkg('a')],
+    };
+    const parsed = parseLock(JSON.stringify(lock), 'env.lock.json');
+    expect(parsed.pip).toEqual([]);
+    const text = serializeLock(parsed);
+    expect(JSON.parse(text).packages.map((p: { name: string }) => p.name)).toEqual(['a', 'b']);
+    expect(serializeLock(parseLock(text, 'again'))).toBe(text);
+    expect(Lock.parse(JSON.parse(text))).toEqual({ ...parsed, packages: [pkg('a'), pkg('b')] });
+  });
+
+  it('names the file and the field of a bad lock', () => {
+    expect(() => parseLock('{', 'x.json')).toThrow(
+      expect.objectContaining({
+        code: 'ERR_LOCK_INVALID',
+        message: expect.stringContaining('x.json'),
+      }),
+    );
+    const bad = {
+      lockVersion: 1,
+      platform: 'linux-64',
+      channels: [],
+      specs: [],
+      packages: [{ ...pkg('a'), sha256: 'nope' }],
+    };
+    expect(() => parseLock(JSON.stringify(bad), 'x.json')).toThrow(/x\.json: packages\.0\.sha256/);
+    expect(() => parseLock(JSON.stringify({ ...bad, lockVersion: 2 }), 'x.json')).toThrow(
+      /lockVersion/,
+    );
+  });
+});
+
+describe('progress', () => {
+  function sink(isTTY: boolean) {
+    let text = '';
+    const stream = Object.assign(
+      new Writable({
+        write(chunk, _enc, cb) {
+          text += chunk;
+          cb();
+        },
+      }),
+      { isTTY },
+    );
+    return { stream, text: () => text };
+  }
+
+  it('draws packages and bytes on a TTY, and nothing otherwise', () => {
+    // The logger treats NO_COLOR as "not interactive"; this test is about a plain TTY.
+    const noColor = process.env.NO_COLOR;
+    delete process.env.NO_COLOR;
+    const tty = sink(true);
+    const progress = createProgress(createLogger({ stream: tty.stream }), tty.stream);
+    progress.phase('downloading', 2, 3_000_000);
+    progress.bytes(1_500_000);
+    progress.done();
+    progress.done();
+    progress.finish();
+    expect(tty.text()).toContain('downloading 2/2 packages');
+    expect(tty.text()).toContain('/ 3.0 MB');
+    const quiet = sink(false);
+    const none = createProgress(createLogger({ stream: quiet.stream }), quiet.stream);
+    none.phase('downloading', 1);
+    none.done();
+    none.finish();
+    expect(quiet.text()).toBe('');
+    if (noColor !== undefined) process.env.NO_COLOR = noColor;
+  });
+});
