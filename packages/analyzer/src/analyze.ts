@@ -1,0 +1,505 @@
+/**
+ * The library entry point: sources in, spec and report out. Reads and scans the sources (cached
+ * by content, spread over worker threads when there are many), follows local modules, then
+ * classifies every import (future, relative, local, stdlib, or a package) and builds the spec.
+ */
+import { availableParallelism } from 'node:os';
+import { dirname, resolve } from 'node:path';
+import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
+import type { Spec } from '@poncho/core/spec';
+import { defaultCacheDir, ScanCache } from './cache.js';
+import type { FoundImport } from './imports.js';
+import { type LocalModule, LocalResolver } from './local.js';
+import { PackageMapper, parsePackageMappings } from './mapping.js';
+import type { ScanPool } from './pool.js';
+import { type PrefixIndex, pin, readPrefix } from './prefix.js';
+import { checkPythonVersion, pythonTarget } from './python-version.js';
+import type {
+  AnalyzeReport,
+  ExclusionReason,
+  ReportImport,
+  ReportSource,
+  Resolution,
+} from './report.js';
+import { type FileScan, outcomeError, type ScanOutcome } from './scan-outcome.js';
+import {
+  displayPath,
+  expandSources,
+  readSource,
+  readStream,
+  type SourceFile,
+  STDIN,
+} from './sources.js';
+import { buildSpec } from './spec.js';
+import { stdlibModules } from './stdlib.js';
+
+export interface AnalyzeOptions {
+  /** Folder relative paths are resolved against (default: process.cwd()). */
+  cwd?: string;
+  /** Only imports executed when the module loads (not inside any function). */
+  toplevel?: boolean;
+  /** Only imports inside this function (`name`, `Class.method`, `outer.inner`). */
+  function?: string;
+  /** `IMPORT=NAME` strings or a ready map; NAME may be `pip:NAME`. */
+  pkgMapping?: readonly string[] | ReadonlyMap<string, string>;
+  /** Conda environment to resolve and pin packages from. Default: $CONDA_PREFIX; null: none. */
+  prefix?: string | null;
+  /** Packages added whatever the code imports (`pip:NAME` for pip). */
+  extraPkgs?: readonly string[];
+  /** Channels of the spec (default: conda-forge). */
+  channels?: readonly string[];
+  /** Target Python version X.Y[.Z]. */
+  pythonVersion?: string;
+  /** Interpreter whose version is the target. */
+  python?: string;
+  /** More folders local modules may live in. */
+  sourceRoots?: readonly string[];
+  /** Import names (or dotted prefixes) never turned into dependencies. */
+  exclude?: readonly string[];
+  /** Syntax errors are fatal instead of warnings. */
+  strict?: boolean;
+  /** Scan cache folder, or false to disable (default: $XDG_CACHE_HOME/poncho/analyze). */
+  cache?: string | false;
+  /** Threads that parse, this one included (default: available cores; 0 or 1: this one only). */
+  threads?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Standard input, read when a source is `-` (default: process.stdin). */
+  stdin?: Uint8Array | NodeJS.ReadableStream;
+  /** Called with each warning as it is found (they are also in the report). */
+  onWarning?: (message: string) => void;
+  /** Called as files are scanned. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export interface AnalyzeStats {
+  files: number;
+  cacheHits: number;
+  parsed: number;
+  threads: number;
+}
+
+export interface AnalyzeResult {
+  spec: Spec;
+  report: AnalyzeReport;
+  stats: AnalyzeStats;
+}
+
+/** Below this many files to parse, starting worker threads costs more than it saves. */
+const WORKER_THRESHOLD = 16;
+/** Files read (and held in memory) at once. */
+const CHUNK = 1024;
+const DEFAULT_CHANNELS = ['conda-forge'];
+
+interface Entry {
+  file: SourceFile;
+  /** Named on the command line (selection options apply), not followed from an import. */
+  original: boolean;
+  followedFrom?: string;
+  scan?: FileScan;
+  /** Local resolution of each import, by index in scan.imports. */
+  local?: Array<LocalModule | undefined>;
+}
+
+export async function analyze(
+  sources: readonly string[],
+  options: AnalyzeOptions = {},
+): Promise<AnalyzeResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const env = options.env ?? process.env;
+  if (sources.length === 0)
+    throw new UsageError('no source given', 'Name at least one Python file or folder.');
+  if (options.toplevel && options.function !== undefined) {
+    throw new UsageError('--toplevel and --function exclude each other', 'Use one of them.');
+  }
+  const channels = options.channels?.length ? [...options.channels] : DEFAULT_CHANNELS;
+  for (const channel of channels) {
+    if (!channel.trim())
+      throw new UsageError(
+        'empty --channel',
+        'Give a channel name or URL, e.g. --channel conda-forge.',
+      );
+  }
+  const extras = splitExtras(options.extraPkgs ?? []);
+  const mappings =
+    options.pkgMapping instanceof Map
+      ? options.pkgMapping
+      : parsePackageMappings((options.pkgMapping as string[]) ?? []);
+  const warnings: string[] = [];
+  const warn = (message: string) => {
+    warnings.push(message);
+    options.onWarning?.(message);
+  };
+
+  if (options.pythonVersion !== undefined) {
+    checkPythonVersion(options.pythonVersion);
+    stdlibModules(options.pythonVersion);
+  }
+  const expanded = await expandSources(sources, cwd);
+  const sourceRoots = await Promise.all(
+    (options.sourceRoots ?? []).map((root) => checkFolder(resolve(cwd, root), root)),
+  );
+  const resolver = new LocalResolver([...expanded.roots, ...sourceRoots]);
+
+  // The environment and the target version (which may start an interpreter) are only needed
+  // once the files are scanned: find them meanwhile.
+  const prefixPath =
+    options.prefix === null ? undefined : options.prefix || env.CONDA_PREFIX || undefined;
+  const prefixReady: Promise<PrefixIndex | undefined> = prefixPath
+    ? readPrefix(resolve(cwd, prefixPath))
+    : Promise.resolve(undefined);
+  const pythonReady = prefixReady.then((prefix) =>
+    pythonTarget({ pythonVersion: options.pythonVersion, python: options.python, prefix, env }),
+  );
+  // Awaited below; until then a failure must not count as unhandled.
+  prefixReady.catch(() => {});
+  pythonReady.catch(() => {});
+
+  // Scan the sources, then the local modules they import, breadth first, each file once.
+  const threads = options.threads ?? availableParallelism();
+  const wantFunctions = options.function !== undefined;
+  const cache =
+    options.cache === false
+      ? undefined
+      : new ScanCache(
+          options.cache ?? defaultCacheDir(env),
+          wantFunctions ? 'functions' : 'imports',
+        );
+  // The parser's modules are loaded only when something is not in the cache.
+  let poolModule: typeof import('./pool.js') | undefined;
+  const newPool = async (count: number) => {
+    poolModule ??= await import('./pool.js');
+    return new poolModule.ScanPool(count, wantFunctions);
+  };
+  // Promises, so that concurrent callers share one pool.
+  let inline: Promise<ScanPool> | undefined;
+  let workers: Promise<ScanPool> | undefined;
+  const stats: AnalyzeStats = { files: 0, cacheHits: 0, parsed: 0, threads: 0 };
+  let stdinBytes: Promise<Uint8Array> | undefined;
+  const stdin = () => {
+    stdinBytes ??=
+      options.stdin instanceof Uint8Array
+        ? Promise.resolve(options.stdin)
+        : readStream(options.stdin ?? process.stdin);
+    return stdinBytes;
+  };
+
+  const entries: Entry[] = [];
+  const seen = new Set<string>(expanded.files.map((f) => f.path));
+  let queue: Entry[] = expanded.files.map((file) => ({ file, original: true }));
+  let total = queue.length;
+  try {
+    while (queue.length > 0) {
+      const round = queue;
+      queue = [];
+      for (let start = 0; start < round.length; start += CHUNK) {
+        const chunk = round.slice(start, start + CHUNK);
+        // Read, hash and look up every file first (cheap), then parse the misses largest first
+        // so that no thread is left with one big file at the end.
+        const prepared = await Promise.all(
+          chunk.map(async (entry) => {
+            const bytes = await readSource(entry.file, stdin);
+            const key = cache?.key(bytes);
+            const hit = key === undefined ? undefined : cache?.get(key);
+            if (!hit && threads > 1 && chunk.length >= WORKER_THRESHOLD) {
+              // Probably a cold run: boot the workers while the other files are read.
+              workers ??= newPool(threads);
+              (await workers).warmUp();
+            }
+            return { bytes, key, hit };
+          }),
+        );
+        const outcomes: ScanOutcome[] = [];
+        const misses: number[] = [];
+        for (const [i, { hit }] of prepared.entries()) {
+          if (hit) {
+            outcomes[i] = hit;
+            stats.cacheHits++;
+            stats.files++;
+            options.onProgress?.(stats.files, total);
+          } else misses.push(i);
+        }
+        misses.sort((a, b) => (prepared[b]?.bytes.length ?? 0) - (prepared[a]?.bytes.length ?? 0));
+        let scanner: ScanPool | undefined;
+        if (threads > 1 && misses.length >= WORKER_THRESHOLD) {
+          workers ??= newPool(threads);
+          stats.threads = threads;
+          scanner = await workers;
+        } else if (misses.length > 0) {
+          inline ??= newPool(0);
+          scanner = await inline;
+        }
+        await Promise.all(
+          misses.map(async (i) => {
+            const { bytes, key } = prepared[i] as (typeof prepared)[number];
+            const outcome = await (scanner as ScanPool).scan(
+              bytes,
+              (chunk[i] as Entry).file.display,
+            );
+            outcomes[i] = outcome;
+            stats.parsed++;
+            stats.files++;
+            if (cache && key !== undefined && outcome.ok) cache.put(key, outcome);
+            options.onProgress?.(stats.files, total);
+          }),
+        );
+        for (const [i, entry] of chunk.entries()) {
+          const outcome = outcomes[i] as ScanOutcome;
+          if (!outcome.ok) throw outcomeError(outcome);
+          entry.scan = outcome.scan;
+          entries.push(entry);
+          for (const followed of follow(entry, resolver, options, seen)) {
+            queue.push(followed);
+            total++;
+          }
+        }
+      }
+    }
+  } finally {
+    if (workers) await (await workers).close();
+  }
+
+  for (const entry of entries) {
+    for (const problem of entry.scan?.syntaxErrors ?? []) {
+      const message = `${entry.file.display}:${problem.line}:${problem.column}: syntax error${problem.kind === 'missing' ? ' (something is missing here)' : ''}`;
+      if (options.strict) {
+        throw new PonchoError('ERR_SYNTAX', message, {
+          hint: 'Fix the file (python3 -m py_compile FILE shows the error), or run without --strict to only warn.',
+        });
+      }
+      warn(`${message}; tree-sitter recovered and imports elsewhere in the file are still found`);
+    }
+  }
+  if (options.function !== undefined) checkFunction(options.function, entries);
+
+  const prefix = await prefixReady;
+  const python = await pythonReady;
+  const stdlib = stdlibModules(python.version);
+
+  const mapper = new PackageMapper(mappings, prefix);
+  const displayed = new Map<string, string>();
+  const display = (path: string) => {
+    let shown = displayed.get(path);
+    if (shown === undefined) {
+      shown = displayPath(path, cwd);
+      displayed.set(path, shown);
+    }
+    return shown;
+  };
+  const imports: ReportImport[] = [];
+  const conda: string[] = [];
+  const pip: string[] = [];
+  const warnedNames = new Set<string>();
+  for (const entry of entries) {
+    const scan = entry.scan as FileScan;
+    for (const [i, found] of scan.imports.entries()) {
+      const record = classify(found, entry, entry.local?.[i], { options, stdlib, mapper, display });
+      imports.push(record);
+      if (
+        record.excluded === 'optional-unresolved' &&
+        !warnedNames.has(`optional:${record.name}`)
+      ) {
+        warnedNames.add(`optional:${record.name}`);
+        warn(
+          `${record.file}:${record.line}: optional import "${record.module}" (inside try/except ImportError) is not a known package; it is left out of the spec (to include it: --pkg-mapping ${record.name}=PACKAGE)`,
+        );
+      }
+      if (record.excluded || !record.package) continue;
+      if (record.package.startsWith('pip:')) pip.push(record.package.slice(4));
+      else conda.push(record.package);
+      if (warnedNames.has(record.name)) continue;
+      if (record.resolution === 'name') {
+        warnedNames.add(record.name);
+        warn(
+          `${record.file}:${record.line}: no known package provides "${record.name}"; using the conda package "${record.package}" (if that is wrong: --pkg-mapping ${record.name}=PACKAGE)`,
+        );
+      } else if (prefix && record.resolution === 'depfinder') {
+        warnedNames.add(record.name);
+        warn(
+          `${record.file}:${record.line}: "${record.name}" is not installed in ${prefix.prefix}; using "${record.package}" (not pinned) from the bundled import table`,
+        );
+      }
+    }
+  }
+
+  const pipProvider = prefix?.conda.get('pip');
+  const spec = buildSpec({
+    channels,
+    python: python.spec,
+    pip: pipProvider ? pin(pipProvider) : 'pip',
+    conda,
+    pipRequirements: pip,
+    extraConda: extras.conda,
+    extraPip: extras.pip,
+  });
+  const report: AnalyzeReport = {
+    reportVersion: 1,
+    python: { version: python.version, from: python.from },
+    prefix: prefix?.prefix ?? null,
+    channels,
+    sources: entries.map(reportSource),
+    imports,
+    packages: {
+      conda: spec.conda.dependencies.filter((d): d is string => typeof d === 'string'),
+      pip: spec.conda.dependencies.flatMap((d) => (typeof d === 'string' ? [] : d.pip)),
+    },
+    warnings,
+  };
+  return { spec, report, stats };
+}
+
+function splitExtras(values: readonly string[]): { conda: string[]; pip: string[] } {
+  const conda: string[] = [];
+  const pip: string[] = [];
+  for (const value of values) {
+    const spec = value.trim();
+    const isPip = spec.startsWith('pip:');
+    const body = isPip ? spec.slice(4).trim() : spec;
+    if (!body)
+      throw new UsageError(
+        `--extra-pkg ${JSON.stringify(value)} names no package`,
+        'e.g. --extra-pkg numpy or --extra-pkg pip:uproot==5.0.5',
+      );
+    (isPip ? pip : conda).push(body);
+  }
+  return { conda, pip };
+}
+
+async function checkFolder(path: string, given: string): Promise<string> {
+  const { stat } = await import('node:fs/promises');
+  let isDir: boolean;
+  try {
+    isDir = (await stat(path)).isDirectory();
+  } catch (error) {
+    throw fileError(error, given, '--source-root folder');
+  }
+  if (!isDir) throw new UsageError(`--source-root ${given} is not a folder`);
+  return path;
+}
+
+/** Whether an import of an original source is outside what --toplevel / --function select. */
+function selectionExclusion(
+  found: FoundImport,
+  entry: Entry,
+  options: AnalyzeOptions,
+): ExclusionReason | undefined {
+  if (!entry.original) return undefined;
+  if (options.toplevel && found.functions.length > 0) return 'not-toplevel';
+  if (options.function !== undefined && !found.functions.includes(options.function))
+    return 'outside-function';
+  return undefined;
+}
+
+/** Resolves the local imports of a scanned entry and returns the files not seen yet. */
+function follow(
+  entry: Entry,
+  resolver: LocalResolver,
+  options: AnalyzeOptions,
+  seen: Set<string>,
+): Entry[] {
+  const scan = entry.scan as FileScan;
+  const dir =
+    entry.file.path === STDIN ? resolve(options.cwd ?? process.cwd()) : dirname(entry.file.path);
+  const cwd = options.cwd ?? process.cwd();
+  const next: Entry[] = [];
+  entry.local = scan.imports.map((found) => {
+    if (found.kind === 'future') return undefined;
+    const local = resolver.resolve(found, dir);
+    if (!local || found.typeChecking || selectionExclusion(found, entry, options)) return local;
+    for (const path of local.files) {
+      if (seen.has(path)) continue;
+      seen.add(path);
+      next.push({
+        file: { path, display: displayPath(path, cwd) },
+        original: false,
+        followedFrom: `${entry.file.display}:${found.line}`,
+      });
+    }
+    return local;
+  });
+  return next;
+}
+
+function classify(
+  found: FoundImport,
+  entry: Entry,
+  local: LocalModule | undefined,
+  context: {
+    options: AnalyzeOptions;
+    stdlib: ReadonlySet<string>;
+    mapper: PackageMapper;
+    display: (path: string) => string;
+  },
+): ReportImport {
+  const top = found.level > 0 ? '' : (found.module.split('.')[0] ?? '');
+  const record: ReportImport = {
+    module: `${'.'.repeat(found.level)}${found.module}`,
+    name: top,
+    file: entry.file.display,
+    line: found.line,
+    kind: found.kind,
+    optional: found.optional,
+    typeChecking: found.typeChecking,
+    resolution: 'name',
+  };
+  const innermost = found.functions[found.functions.length - 1];
+  if (innermost) record.function = innermost;
+  let intrinsic: ExclusionReason | undefined;
+  let resolution: Resolution;
+  if (found.kind === 'future') {
+    resolution = 'future';
+    intrinsic = 'future';
+  } else if (found.level > 0 || local) {
+    resolution = found.level > 0 ? 'relative' : 'local';
+    intrinsic = 'local';
+    if (local) record.location = context.display(local.location);
+  } else if (context.stdlib.has(top)) {
+    resolution = 'stdlib';
+    intrinsic = 'stdlib';
+  } else {
+    const resolved = context.mapper.resolve(found.module);
+    resolution = resolved.resolution;
+    record.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+  }
+  record.resolution = resolution;
+  const excluded =
+    intrinsic ??
+    selectionExclusion(found, entry, context.options) ??
+    (found.typeChecking ? 'type-checking' : undefined) ??
+    (isUserExcluded(found.module, context.options.exclude) ? 'user-excluded' : undefined) ??
+    (found.optional && resolution === 'name' ? 'optional-unresolved' : undefined);
+  if (excluded) record.excluded = excluded;
+  return record;
+}
+
+function isUserExcluded(module: string, exclude: readonly string[] | undefined): boolean {
+  return (exclude ?? []).some((name) => module === name || module.startsWith(`${name}.`));
+}
+
+/** An unknown --function is an error that lists the functions that exist. */
+function checkFunction(name: string, entries: Entry[]): void {
+  const defined = new Set<string>();
+  for (const entry of entries)
+    if (entry.original) for (const f of entry.scan?.functions ?? []) defined.add(f);
+  if (defined.has(name)) return;
+  const list = [...defined].sort();
+  const shown = list.slice(0, 40).join(', ');
+  throw new PonchoError('ERR_UNKNOWN_FUNCTION', `no function named "${name}" in the sources`, {
+    hint:
+      list.length === 0
+        ? 'The sources define no functions; drop --function (or use --toplevel).'
+        : `Functions defined there: ${shown}${list.length > 40 ? `, and ${list.length - 40} more` : ''}. Methods are named Class.method.`,
+    exitCode: 2,
+  });
+}
+
+function reportSource(entry: Entry): ReportSource {
+  const scan = entry.scan as FileScan;
+  const source: ReportSource = {
+    file: entry.file.display,
+    encoding: scan.encoding,
+    lines: scan.lines,
+    syntaxErrors: scan.syntaxErrors,
+  };
+  if (entry.followedFrom) source.followedFrom = entry.followedFrom;
+  return source;
+}

@@ -1,0 +1,99 @@
+/**
+ * Loads tree-sitter (WebAssembly build) and the Python grammar once per thread. The grammar is
+ * tree-sitter-python's own `.wasm`, so no native compilation is involved.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import type { Language, Parser, Query } from 'web-tree-sitter';
+
+const require = createRequire(import.meta.url);
+
+export interface PythonGrammar {
+  parser: Parser;
+  language: Language;
+  /** Node type ids of the three import statements. */
+  importTypes: ReadonlySet<number>;
+  /** Node type ids of the nodes that can hold statements (blocks, compound statements, ERROR). */
+  statementHolderTypes: ReadonlySet<number>;
+  /** Function definitions (for --function). */
+  functionQuery: Query;
+  /** `__import__("x")`, `importlib.import_module("x")`: only run on files that mention them. */
+  dynamicQuery: Query;
+}
+
+const IMPORT_TYPES = ['import_statement', 'import_from_statement', 'future_import_statement'];
+/** Where statements live: imports are statements, so nothing else needs to be walked. */
+const STATEMENT_HOLDERS = [
+  'block',
+  'if_statement',
+  'elif_clause',
+  'else_clause',
+  'for_statement',
+  'while_statement',
+  'try_statement',
+  'except_clause',
+  'except_group_clause',
+  'finally_clause',
+  'with_statement',
+  'function_definition',
+  'class_definition',
+  'decorated_definition',
+  'match_statement',
+  'case_clause',
+  'ERROR',
+];
+const FUNCTION_QUERY = '(function_definition name: (identifier) @def)';
+
+const DYNAMIC_QUERY = `
+(call
+  function: [(identifier) (attribute)] @callee
+  arguments: (argument_list . (string) @arg))
+`;
+
+let loading: Promise<PythonGrammar> | undefined;
+
+/** The parser of this thread (created on first use). */
+export function loadPythonGrammar(): Promise<PythonGrammar> {
+  loading ??= (async () => {
+    // Loaded on first parse only: a run served from the cache never pays for it.
+    const { Language, Parser, Query } = await import('web-tree-sitter');
+    await Parser.init();
+    const language = await Language.load(
+      require.resolve('tree-sitter-python/tree-sitter-python.wasm'),
+    );
+    const parser = new Parser();
+    parser.setLanguage(language);
+    return {
+      parser,
+      language,
+      importTypes: typeIds(language, IMPORT_TYPES),
+      statementHolderTypes: typeIds(language, STATEMENT_HOLDERS),
+      functionQuery: new Query(language, FUNCTION_QUERY),
+      dynamicQuery: new Query(language, DYNAMIC_QUERY),
+    };
+  })();
+  return loading;
+}
+
+function typeIds(language: Language, names: readonly string[]): Set<number> {
+  const ids = new Set<number>();
+  for (const name of names) {
+    const id = language.idForNodeType(name, true);
+    // Some names only exist in some grammar versions (except_group_clause).
+    if (typeof id === 'number') ids.add(id);
+  }
+  return ids;
+}
+
+/** Versions that change what a parse yields: part of the cache key. */
+export function grammarVersions(): string {
+  // Each package's root holds the file resolved here (web-tree-sitter does not export package.json).
+  const version = (entry: string) =>
+    (
+      JSON.parse(readFileSync(join(dirname(require.resolve(entry)), 'package.json'), 'utf8')) as {
+        version: string;
+      }
+    ).version;
+  return `web-tree-sitter@${version('web-tree-sitter')},tree-sitter-python@${version('tree-sitter-python/tree-sitter-python.wasm')}`;
+}

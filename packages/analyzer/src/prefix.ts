@@ -1,0 +1,177 @@
+/**
+ * Reads a conda environment (prefix) directly, without running conda or pip: which package
+ * provides each top-level importable module, and at which exact version. Conda packages come
+ * from `conda-meta/*.json` ("files"); pip-installed distributions from the `*.dist-info` /
+ * `*.egg-info` folders in site-packages that no conda package owns.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PonchoError } from '@poncho/core/errors';
+
+export type Provider =
+  | { kind: 'conda'; name: string; version: string; build: string }
+  | { kind: 'pip'; name: string; version: string };
+
+export interface PrefixIndex {
+  prefix: string;
+  /** Conda packages by name. */
+  conda: Map<string, Extract<Provider, { kind: 'conda' }>>;
+  /** Pip distributions by lower-cased name. */
+  pip: Map<string, Extract<Provider, { kind: 'pip' }>>;
+  /** Top-level module name -> the package that installed it (conda first, then pip). */
+  modules: Map<string, Provider>;
+}
+
+/** `python=3.11.3=h2755cc3_0_cpython` / `uproot==5.0.5`: the reference's exact pins. */
+export function pin(provider: Provider): string {
+  return provider.kind === 'conda'
+    ? `${provider.name}=${provider.version}=${provider.build}`
+    : `${provider.name}==${provider.version}`;
+}
+
+const SITE_PACKAGES = /(?:^|\/)(?:lib\/python\d+(?:\.\d+)*t?|Lib)\/site-packages\/([^/]+)(\/)?/;
+const METADATA_FOLDER = /\.(?:dist-info|egg-info|data)$/;
+const EXTENSION = /^([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z0-9_-]+)?\.(?:so|pyd)$/;
+
+/** The top-level module a site-packages entry provides, if any (`yaml/`, `six.py`, `_x.*.so`). */
+function moduleOfEntry(entry: string, isFolder: boolean): string | undefined {
+  if (entry === '__pycache__') return undefined;
+  if (isFolder)
+    return METADATA_FOLDER.test(entry) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(entry)
+      ? undefined
+      : entry;
+  if (entry.endsWith('.py')) return entry.slice(0, -3);
+  return EXTENSION.exec(entry)?.[1];
+}
+
+interface CondaMeta {
+  name?: string;
+  version?: string;
+  build?: string;
+  files?: string[];
+}
+
+export async function readPrefix(prefix: string): Promise<PrefixIndex> {
+  const metaDir = join(prefix, 'conda-meta');
+  let names: string[];
+  try {
+    names = (await readdir(metaDir)).filter((n) => n.endsWith('.json')).sort();
+  } catch (error) {
+    throw new PonchoError(
+      'ERR_PREFIX',
+      `not a conda environment (no readable conda-meta folder): ${prefix}`,
+      {
+        hint: 'Pass --prefix the folder of a conda environment, or --no-env to ignore $CONDA_PREFIX.',
+        cause: error,
+      },
+    );
+  }
+  const index: PrefixIndex = { prefix, conda: new Map(), pip: new Map(), modules: new Map() };
+  const condaOwned = new Set<string>();
+  const metas = await Promise.all(
+    names.map(async (name) => {
+      try {
+        return JSON.parse(await readFile(join(metaDir, name), 'utf8')) as CondaMeta;
+      } catch (error) {
+        throw new PonchoError(
+          'ERR_PREFIX',
+          `unreadable conda package record ${join(metaDir, name)}`,
+          {
+            hint: 'The environment looks damaged; repair it (conda install --force-reinstall) or use another one.',
+            cause: error,
+          },
+        );
+      }
+    }),
+  );
+  for (const meta of metas) {
+    if (!meta.name || !meta.version || meta.build === undefined) continue;
+    const provider = {
+      kind: 'conda' as const,
+      name: meta.name,
+      version: meta.version,
+      build: meta.build,
+    };
+    index.conda.set(meta.name, provider);
+    for (const file of meta.files ?? []) {
+      const match = SITE_PACKAGES.exec(file);
+      if (!match?.[1]) continue;
+      condaOwned.add(match[1]);
+      const module = moduleOfEntry(match[1], match[2] === '/');
+      if (module && !index.modules.has(module)) index.modules.set(module, provider);
+    }
+  }
+  for (const site of await sitePackagesFolders(prefix)) {
+    let entries: string[];
+    try {
+      entries = (await readdir(site)).sort();
+    } catch {
+      continue;
+    }
+    for (const entry of entries) {
+      if (condaOwned.has(entry) || !/\.(?:dist-info|egg-info)$/.test(entry)) continue;
+      const dist = await readDistribution(join(site, entry));
+      if (!dist) continue;
+      index.pip.set(dist.provider.name.toLowerCase(), dist.provider);
+      for (const module of dist.modules) {
+        if (!index.modules.has(module)) index.modules.set(module, dist.provider);
+      }
+    }
+  }
+  return index;
+}
+
+async function sitePackagesFolders(prefix: string): Promise<string[]> {
+  const folders: string[] = [];
+  try {
+    for (const entry of (await readdir(join(prefix, 'lib'))).sort()) {
+      if (/^python\d/.test(entry)) folders.push(join(prefix, 'lib', entry, 'site-packages'));
+    }
+  } catch {
+    // No lib/: a Windows layout, or not a Python environment at all.
+  }
+  folders.push(join(prefix, 'Lib', 'site-packages'));
+  return folders;
+}
+
+/** Name, version and top-level modules of one pip-installed distribution. */
+async function readDistribution(
+  folder: string,
+): Promise<{ provider: Extract<Provider, { kind: 'pip' }>; modules: string[] } | undefined> {
+  const isEgg = folder.endsWith('.egg-info');
+  const read = (name: string) => readFile(join(folder, name), 'utf8').catch(() => undefined);
+  let metadata: string | undefined;
+  try {
+    metadata = (await stat(folder)).isDirectory()
+      ? await read(isEgg ? 'PKG-INFO' : 'METADATA')
+      : await read('');
+  } catch {
+    return undefined;
+  }
+  if (!metadata) return undefined;
+  const header = (key: string) =>
+    new RegExp(`^${key}:[ \\t]*(.+?)[ \\t]*$`, 'mi').exec(metadata ?? '')?.[1];
+  const name = header('Name');
+  const version = header('Version');
+  if (!name || !version) return undefined;
+  const modules = new Set<string>();
+  const topLevel = await read('top_level.txt');
+  if (topLevel !== undefined) {
+    for (const line of topLevel.split(/\r?\n/)) {
+      const module = line.trim().split('/')[0];
+      if (module) modules.add(module);
+    }
+  } else {
+    // RECORD (CSV, paths relative to site-packages) or installed-files.txt (relative to the egg-info).
+    const listing = (await read('RECORD')) ?? (await read('installed-files.txt')) ?? '';
+    for (const line of listing.split(/\r?\n/)) {
+      let path = (line.split(',')[0] ?? '').trim();
+      if (isEgg) path = path.replace(/^\.\.\//, '');
+      if (!path || path.startsWith('../') || path.startsWith('/')) continue;
+      const [first, ...rest] = path.split('/');
+      const module = first ? moduleOfEntry(first, rest.length > 0) : undefined;
+      if (module) modules.add(module);
+    }
+  }
+  return { provider: { kind: 'pip', name, version }, modules: [...modules].sort() };
+}
