@@ -6,7 +6,7 @@
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
-import type { Spec } from '@poncho/core/spec';
+import type { Spec } from '@poncho/core/spec-format';
 import { defaultCacheDir, ScanCache } from './cache.js';
 import type { FoundImport } from './imports.js';
 import { type LocalModule, LocalResolver } from './local.js';

@@ -179,9 +179,9 @@ async function run(name: string, argv: string[]): Promise<number> {
         );
       }
     : undefined;
-  // Loaded here so that --help and usage errors do not pay for them; the spec module (zod) is
-  // evaluated while the analysis waits for I/O.
-  const specModule = import('@poncho/core/spec');
+  // Loaded here so that --help and usage errors do not pay for them. The spec serialiser is
+  // the zod-free one: validation is the reader's job (the creator), not the writer's.
+  const specModule = import('@poncho/core/spec-format');
   const { analyze } = await import('./analyze.js');
   const result = await analyze(sources, {
     toplevel: options.toplevel,

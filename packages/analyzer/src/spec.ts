@@ -3,7 +3,7 @@
  * resolved packages: one entry per package name, sorted, the pip section last. `python` and
  * `pip` are always present; `--extra-pkg` entries win over what was inferred for the same name.
  */
-import type { Spec } from '@poncho/core/spec';
+import type { Spec } from '@poncho/core/spec-format';
 
 export interface SpecParts {
   channels: string[];

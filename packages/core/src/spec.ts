@@ -9,49 +9,54 @@
  * `http` data sections are accepted on input and normalised by `normalizeSpec`.
  */
 import { z } from 'zod';
+import {
+  DEFAULT_SPEC_CHANNELS,
+  type Dependency,
+  type PipSection,
+  type Spec,
+} from './spec-format.js';
 
-export const PipSection = z.object({ pip: z.array(z.string().min(1)) }).strict();
-export type PipSection = z.infer<typeof PipSection>;
+export * from './spec-format.js';
 
-export const Dependency = z.union([z.string().min(1), PipSection]);
-export type Dependency = z.infer<typeof Dependency>;
+export const PipSectionSchema: z.ZodType<PipSection> = z
+  .object({ pip: z.array(z.string().min(1)) })
+  .strict();
 
-export const GitData = z.object({ remote: z.string().min(1), ref: z.string().min(1).optional() });
-export const HttpData = z.object({
+export const DependencySchema: z.ZodType<Dependency> = z.union([
+  z.string().min(1),
+  PipSectionSchema,
+]);
+
+export const GitDataSchema = z.object({
+  remote: z.string().min(1),
+  ref: z.string().min(1).optional(),
+});
+export const HttpDataSchema = z.object({
   url: z.string().min(1),
   type: z.enum(['file', 'tar']).default('file'),
   compression: z.enum(['gzip', 'bzip2', 'xz', 'none']).optional(),
 });
 
 /** Names of data-section variables become environment variables, so they must be valid ones. */
-const VariableName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+const VariableName = z
+  .string()
+  .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 
 /** Any spec as found on disk (current or old format). Unknown top-level keys are ignored. */
 export const SpecInput = z.object({
   conda: z
     .object({
       channels: z.array(z.string().min(1)).optional(),
-      dependencies: z.array(Dependency).optional(),
+      dependencies: z.array(DependencySchema).optional(),
       packages: z.array(z.string().min(1)).optional(),
     })
     .optional(),
   pip: z.array(z.string().min(1)).optional(),
   pinned: z.object({ conda: z.record(z.string(), z.string()).optional() }).optional(),
-  git: z.record(VariableName, GitData).optional(),
-  http: z.record(VariableName, HttpData).optional(),
+  git: z.record(VariableName, GitDataSchema).optional(),
+  http: z.record(VariableName, HttpDataSchema).optional(),
 });
 export type SpecInput = z.infer<typeof SpecInput>;
-
-/** The spec in its current format, as written by the analyzer. */
-export interface Spec {
-  conda: { channels: string[]; dependencies: Dependency[] };
-  pinned?: { conda?: Record<string, string> };
-  git?: Record<string, z.infer<typeof GitData>>;
-  http?: Record<string, z.infer<typeof HttpData>>;
-}
-
-/** The channels the reference uses when a spec names none. */
-export const DEFAULT_SPEC_CHANNELS = ['conda-forge', 'defaults'];
 
 /** Converts a parsed spec of either format into the current one. */
 export function normalizeSpec(input: SpecInput): Spec {
@@ -69,34 +74,4 @@ export function normalizeSpec(input: SpecInput): Spec {
   if (input.git) spec.git = input.git;
   if (input.http) spec.http = input.http;
   return spec;
-}
-
-/** The conda match specs of a spec (everything but the pip section). */
-export function condaDependencies(spec: Spec): string[] {
-  return spec.conda.dependencies.filter((d): d is string => typeof d === 'string');
-}
-
-/** The pip requirements of a spec. */
-export function pipDependencies(spec: Spec): string[] {
-  return spec.conda.dependencies.flatMap((d) => (typeof d === 'string' ? [] : d.pip));
-}
-
-/**
- * Serialises a spec the way the reference does (JSON, indent 4, keys sorted at every level),
- * so that the same spec always gives the same bytes.
- */
-export function serializeSpec(spec: Spec): string {
-  return `${JSON.stringify(sortKeys(spec), null, 4)}\n`;
-}
-
-function sortKeys(value: unknown): unknown {
-  if (Array.isArray(value)) return value.map(sortKeys);
-  if (value && typeof value === 'object') {
-    return Object.fromEntries(
-      Object.keys(value)
-        .sort()
-        .map((key) => [key, sortKeys((value as Record<string, unknown>)[key])]),
-    );
-  }
-  return value;
 }
