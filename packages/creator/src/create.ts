@@ -1,0 +1,503 @@
+/**
+ * createTarball: a spec (or lock, or existing prefix) -> a relocatable environment tarball.
+ *
+ *   spec --solve--> lock --install--> build prefix --pip, data, pins--> packPrefix --> OUT
+ *                     (embedded installer, or conda/mamba/micromamba)
+ *
+ * The build prefix is a folder under the temporary directory named after the lock's hash, so
+ * that the same solved package set gives the same prefix string inside the files, hence a
+ * byte-identical tarball; builds of one lock take a lock on it. It is always removed at the end,
+ * also on failure and on abort (SIGINT/SIGTERM abort the signal in the CLI). Tarballs are
+ * cached by content (cache.ts); OUT is written through a temporary file and a rename.
+ */
+import { constants } from 'node:fs';
+import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { errnoCode, fileError, isPonchoError, PonchoError } from '@poncho/core/errors';
+import { assertParentDirectory, writeFileAtomic } from '@poncho/core/fs';
+import { type Lock, serializeLock } from '@poncho/core/lock';
+import type { Logger } from '@poncho/core/log';
+import { condaDependencies, pipDependencies, type Spec, serializeSpec } from '@poncho/core/spec';
+import lockfile from 'proper-lockfile';
+import {
+  type Backend,
+  type BackendChoice,
+  createWithBackend,
+  selectBackend,
+} from './backends/index.js';
+import { canonicalJson, copyAtomic, defaultCacheDir, hashKey, TarballCache } from './cache.js';
+import type { InstallerOptions } from './install/index.js';
+import { defaultPkgsDir } from './install/paths.js';
+import { hostPlatform } from './install/platform.js';
+import { readCondaMeta } from './pack/inventory.js';
+import {
+  type ArchiveFormat,
+  archiveFormatFor,
+  type PackProgress,
+  packPrefix,
+} from './pack/packer.js';
+import { pipArguments } from './pip.js';
+import { LOCK_SPEC_KEY, readSpecSource, type SpecSource } from './spec-input.js';
+
+export interface CreateOptions {
+  /** Channels to use instead of the spec's (highest priority first). */
+  channels?: string[];
+  channelAlias?: string;
+  /** Target conda subdir (default: this machine's). */
+  platform?: string;
+  pkgsDir?: string;
+  repodataDir?: string;
+  offline?: boolean;
+  virtualPackages?: Record<string, string>;
+  /** Who builds the environment (default: the embedded installer). */
+  backend?: BackendChoice;
+  condaExecutable?: string;
+  pipIndexUrl?: string;
+  findLinks?: string[];
+  noPipIndex?: boolean;
+  /** gzip level 0-9 (default 6). */
+  compressLevel?: number;
+  /** Compression threads (default: every core). */
+  threads?: number;
+  /** Write the lock (exact URLs, sha256, pip pins) here. */
+  lockFile?: string;
+  /** Tarball cache folder (default $PONCHO_CACHE_DIR or $XDG_CACHE_HOME/poncho/tarballs). */
+  cacheDir?: string;
+  /** Skip the tarball cache (neither read nor written). */
+  noCache?: boolean;
+  /** Rebuild even when the cache has the tarball (and refresh the cache). */
+  force?: boolean;
+  /** Where build prefixes are made (default: the temporary directory). */
+  buildRoot?: string;
+  logger?: Logger;
+  signal?: AbortSignal;
+  onPackProgress?: (progress: PackProgress) => void;
+}
+
+export interface CreateResult {
+  path: string;
+  size: number;
+  sha256: string;
+  /** conda packages in the environment. */
+  packages: number;
+  /** True when the tarball came from the cache. */
+  cached: boolean;
+  /** The lock the environment was built from (absent when an existing prefix was packed). */
+  lock?: Lock;
+  lockFile?: string;
+  warnings: string[];
+}
+
+const CACHE_FORMAT = 1;
+
+/** The lock file as written by --lock-file: the core Lock plus the spec it came from. */
+export function lockFileText(lock: Lock, spec: Spec | undefined): string {
+  const base = JSON.parse(serializeLock(lock)) as Record<string, unknown>;
+  if (spec) base[LOCK_SPEC_KEY] = JSON.parse(serializeSpec(spec));
+  // Keys sorted at every level: a lock read back and written again gives the same bytes.
+  return `${JSON.stringify(JSON.parse(canonicalJson(base)), null, 2)}\n`;
+}
+
+/** Packages in name order, so the install order (conda-meta/history) does not depend on the solver. */
+function canonicalLock(lock: Lock): Lock {
+  return {
+    ...lock,
+    packages: [...lock.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+}
+
+/** The environment.yml form of a spec (conda_spec.yml at the tarball's root). */
+export async function condaSpecYaml(
+  channels: string[],
+  dependencies: Array<string | { pip: string[] }>,
+): Promise<string> {
+  const { stringify } = await import('yaml');
+  return stringify({ channels, dependencies }, { lineWidth: 0 });
+}
+
+function lockDependencies(lock: Lock): Array<string | { pip: string[] }> {
+  const deps: Array<string | { pip: string[] }> = [...lock.packages]
+    .sort((a, b) => (a.name < b.name ? -1 : 1))
+    .map((p) => `${p.name}=${p.version}=${p.build}`);
+  if (lock.pip.length > 0) deps.push({ pip: lock.pip });
+  return deps;
+}
+
+/** Checks early that OUT can be written, so a long build does not end in a failed rename. */
+async function checkOutput(out: string): Promise<void> {
+  await assertParentDirectory(out, 'environment tarball');
+  try {
+    await access(dirname(out), constants.W_OK);
+  } catch (error) {
+    throw new PonchoError(
+      'ERR_OUTPUT_NOT_WRITABLE',
+      `cannot write the environment tarball ${out}: its folder is not writable`,
+      {
+        hint: 'Choose another output path, or fix the folder permissions.',
+        cause: error,
+      },
+    );
+  }
+  const existing = await stat(out).catch(() => null);
+  if (existing?.isDirectory()) {
+    throw new PonchoError('ERR_OUTPUT_IS_DIR', `the output path is a folder: ${out}`, {
+      hint: 'Give a file name, e.g. env.tar.gz.',
+    });
+  }
+}
+
+/** Makes conda-meta/history independent of the build time (it is the only dated file). */
+async function normalizeHistory(prefix: string): Promise<void> {
+  const path = join(prefix, 'conda-meta', 'history');
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return;
+  await writeFile(path, text.replace(/^==> .* <==$/gm, '==> 2000-01-01 00:00:00 <=='));
+}
+
+/** conda-meta/pinned from the spec's `pinned.conda` ({name: "version[=build]"}). */
+async function writePinned(prefix: string, spec: Spec | undefined): Promise<void> {
+  const pins = spec?.pinned?.conda;
+  if (!pins || Object.keys(pins).length === 0) return;
+  const lines = Object.keys(pins)
+    .sort()
+    .map((name) => `${name}=${pins[name]}`);
+  await mkdir(join(prefix, 'conda-meta'), { recursive: true });
+  await writeFile(join(prefix, 'conda-meta', 'pinned'), `${lines.join('\n')}\n`);
+}
+
+async function withBuildPrefixLock<T>(prefix: string, work: () => Promise<T>): Promise<T> {
+  await mkdir(dirname(prefix), { recursive: true });
+  const release = await lockfile.lock(prefix, {
+    realpath: false,
+    lockfilePath: `${prefix}.lock`,
+    // Refreshed every 5 s; only a lock untouched for a minute belongs to a dead process.
+    stale: 60_000,
+    update: 5_000,
+    // Losing the lock to a takeover is reported by the build failing, not by a crash.
+    onCompromised: () => {},
+    retries: { retries: 20_000, factor: 1.2, minTimeout: 50, maxTimeout: 1_000 },
+  });
+  try {
+    return await work();
+  } finally {
+    await release().catch(() => {});
+  }
+}
+
+export async function createTarball(
+  specInput: string | SpecSource,
+  output: string,
+  options: CreateOptions = {},
+): Promise<CreateResult> {
+  const source = typeof specInput === 'string' ? await readSpecSource(specInput) : specInput;
+  const out = resolve(output);
+  await checkOutput(out);
+  if (source.kind === 'prefix') return packExistingPrefix(source.prefix, out, options);
+
+  const logger = options.logger;
+  const platform =
+    options.platform ?? (source.kind === 'lock' ? source.lock.platform : hostPlatform());
+  const spec = source.spec;
+  const channels = options.channels?.length
+    ? options.channels
+    : source.kind === 'lock'
+      ? source.lock.channels
+      : (spec as Spec).conda.channels;
+  const backend = await selectBackend(options.backend ?? 'embedded', options.condaExecutable);
+  const format = archiveFormatFor(out);
+  const level = options.compressLevel ?? 6;
+  const pipItems = source.kind === 'lock' ? source.lock.pip : spec ? pipDependencies(spec) : [];
+  const pipSources = {
+    indexUrl: options.pipIndexUrl,
+    findLinks: options.findLinks?.map((l) => (l.includes('://') ? l : resolve(l))),
+    noIndex: options.noPipIndex,
+  };
+
+  const key = hashKey({
+    cacheFormat: CACHE_FORMAT,
+    kind: source.kind,
+    spec: spec ? serializeSpec(spec) : null,
+    lock: source.kind === 'lock' ? serializeLock(source.lock) : null,
+    platform,
+    channels,
+    channelAlias: options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS ?? null,
+    pip: {
+      items: pipArguments(pipItems, source.baseDir),
+      indexUrl: pipSources.indexUrl ?? null,
+      findLinks: pipSources.findLinks ?? [],
+      noIndex: Boolean(pipSources.noIndex),
+    },
+    backend: backend.kind,
+    format,
+    level,
+  });
+
+  const plan: BuildPlan = {
+    source,
+    spec,
+    channels,
+    platform,
+    backend,
+    pipItems,
+    pipSources,
+    format,
+    level,
+    key,
+    options,
+  };
+  const build = (target: string) => buildTarball(plan, target);
+
+  const finish = async (result: Omit<CreateResult, 'lockFile'>): Promise<CreateResult> => {
+    if (options.lockFile && result.lock) {
+      await writeFileAtomic(resolve(options.lockFile), lockFileText(result.lock, spec), {
+        what: 'lock file',
+      });
+      return { ...result, lockFile: resolve(options.lockFile) };
+    }
+    return result;
+  };
+
+  if (options.noCache) {
+    const built = await build(out);
+    return finish({ path: out, ...built, cached: false });
+  }
+
+  const cache = new TarballCache(
+    options.cacheDir ?? defaultCacheDir(),
+    format === 'tar' ? '.tar' : '.tar.gz',
+  );
+  return cache.withLock(key, async () => {
+    const lockCopy = join(cache.dir, `${key}.lock.json`);
+    if (!options.force) {
+      const hit = await cache.lookup(key);
+      if (hit) {
+        await copyAtomic(hit.path, out);
+        logger?.info(`served from the tarball cache (${hit.path})`);
+        const lockText = await readFile(lockCopy, 'utf8').catch(() => undefined);
+        const lock = lockText ? (JSON.parse(lockText) as Lock) : undefined;
+        return finish({
+          path: out,
+          size: hit.size,
+          sha256: hit.sha256,
+          packages: hit.packages,
+          cached: true,
+          lock,
+          warnings: [],
+        });
+      }
+    }
+    const temp = cache.tempPath(key);
+    try {
+      const built = await build(temp);
+      const entry = await cache.store(key, temp, {
+        sha256: built.sha256,
+        size: built.size,
+        packages: built.packages,
+      });
+      await writeFileAtomic(lockCopy, lockFileText(built.lock, spec), { what: 'cached lock' });
+      await copyAtomic(entry.path, out);
+      return finish({ path: out, ...built, cached: false });
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+  });
+}
+
+/** Everything createTarball decided before building. */
+interface BuildPlan {
+  source: Exclude<SpecSource, { kind: 'prefix' }>;
+  spec: Spec | undefined;
+  channels: string[];
+  platform: string;
+  backend: Backend;
+  pipItems: string[];
+  pipSources: { indexUrl?: string; findLinks?: string[]; noIndex?: boolean };
+  format: ArchiveFormat;
+  level: number;
+  /** The cache key (names the build folder when no lock is known before building). */
+  key: string;
+  options: CreateOptions;
+}
+
+interface Built {
+  size: number;
+  sha256: string;
+  packages: number;
+  lock: Lock;
+  warnings: string[];
+}
+
+/**
+ * Solves (unless a lock is given), builds the environment in a build folder named after the
+ * lock, adds the pip section, pins and data, packs it into `target`, and removes the folder.
+ */
+async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
+  const { source, spec, channels, platform, backend, options } = plan;
+  const { logger, signal } = options;
+  // Loaded only to build: a cache hit must not pay for the solver and its WebAssembly.
+  const { solve } = await import('./install/index.js');
+  const pkgsDir = options.pkgsDir ?? defaultPkgsDir();
+  const installerOptions: InstallerOptions = {
+    channels,
+    platform,
+    channelAlias: options.channelAlias,
+    pkgsDir,
+    cacheDir: options.repodataDir,
+    offline: options.offline,
+    virtualPackages: options.virtualPackages,
+    logger,
+    signal,
+  };
+  const specs = spec ? condaDependencies(spec) : source.kind === 'lock' ? source.lock.specs : [];
+  let lock = source.kind === 'lock' ? canonicalLock(source.lock) : undefined;
+  if (!lock && backend.kind === 'embedded') {
+    logger?.info(`solving ${specs.length} spec(s) on ${channels.join(', ')} for ${platform}`);
+    lock = canonicalLock(await solve(specs, installerOptions));
+  }
+  // Same packages, same folder: the prefix string inside the files is then the same too.
+  const buildKey = lock ? hashKey(lockFileText({ ...lock, pip: [] }, undefined)) : plan.key;
+  const buildPrefix = join(options.buildRoot ?? tmpdir(), `poncho-${buildKey.slice(0, 12)}`);
+  return withBuildPrefixLock(buildPrefix, async () => {
+    await rm(buildPrefix, { recursive: true, force: true }); // left over by a killed build
+    try {
+      const built = await buildEnvironment(plan, buildPrefix, specs, lock, installerOptions);
+      logger?.info(`packing ${buildPrefix}`);
+      // The spec's own channel names (a lock holds them resolved to URLs).
+      const specChannels = options.channels?.length
+        ? options.channels
+        : spec
+          ? spec.conda.channels
+          : channels;
+      const specYaml = spec
+        ? await condaSpecYaml(specChannels, spec.conda.dependencies)
+        : await condaSpecYaml(channels, lockDependencies(built));
+      const packed = await packPrefix({
+        prefix: buildPrefix,
+        output: target,
+        platform,
+        specYaml,
+        pkgsDirs: [pkgsDir],
+        compressLevel: plan.level,
+        threads: options.threads,
+        format: plan.format,
+        logger,
+        signal,
+        onProgress: options.onPackProgress,
+        extraFiles: [
+          { path: '.poncho/lock.json', mode: 0o644, data: Buffer.from(lockFileText(built, spec)) },
+        ],
+      });
+      return {
+        size: packed.size,
+        sha256: packed.sha256,
+        packages: built.packages.length,
+        lock: built,
+        warnings: packed.warnings,
+      };
+    } finally {
+      await rm(buildPrefix, { recursive: true, force: true });
+    }
+  });
+}
+
+/** The environment in `prefix`: conda packages, pip section, pins, data sections. Returns the lock. */
+async function buildEnvironment(
+  plan: BuildPlan,
+  prefix: string,
+  specs: string[],
+  lock: Lock | undefined,
+  installerOptions: InstallerOptions,
+): Promise<Lock> {
+  const { source, spec, backend, options } = plan;
+  const { logger, signal } = options;
+  let built: Lock;
+  if (backend.kind === 'embedded') {
+    const { installLock } = await import('./install/index.js');
+    built = lock as Lock;
+    logger?.info(`installing ${built.packages.length} package(s)`);
+    await installLock(built, prefix, { ...installerOptions, requestedSpecs: specs });
+  } else {
+    const scratch = `${prefix}.scratch`;
+    await mkdir(scratch, { recursive: true });
+    try {
+      built = await createWithBackend(backend, prefix, lock ? { lock } : { specs }, {
+        channels: plan.channels,
+        platform: plan.platform,
+        logger,
+        signal,
+        scratch,
+      });
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+  const { installPipRequirements } = await import('./pip.js');
+  const pins = await installPipRequirements(prefix, plan.pipItems, {
+    ...plan.pipSources,
+    baseDir: source.baseDir,
+    exact: source.kind === 'lock',
+    logger,
+    signal,
+  });
+  await writePinned(prefix, spec);
+  if (spec) {
+    const { fetchDataSections } = await import('./data-sections.js');
+    await fetchDataSections(prefix, spec, { logger, signal });
+  }
+  await normalizeHistory(prefix);
+  signal?.throwIfAborted();
+  return { ...built, pip: source.kind === 'lock' ? built.pip : pins };
+}
+
+/** SPEC is an existing conda prefix: pack it as it is (no cache: its content is not keyed). */
+async function packExistingPrefix(
+  prefix: string,
+  out: string,
+  options: CreateOptions,
+): Promise<CreateResult> {
+  const packages = await readCondaMeta(prefix);
+  const platform = options.platform ?? (await prefixPlatform(prefix)) ?? hostPlatform();
+  const deps = packages.map((p) => `${p.name}=${p.version}=${p.build}`).sort();
+  const channels = [
+    ...new Set(packages.map((p) => p.channel).filter((c): c is string => Boolean(c))),
+  ];
+  try {
+    const packed = await packPrefix({
+      prefix,
+      output: out,
+      platform,
+      specYaml: await condaSpecYaml(channels, deps),
+      pkgsDirs: [options.pkgsDir ?? defaultPkgsDir()],
+      compressLevel: options.compressLevel,
+      threads: options.threads,
+      logger: options.logger,
+      signal: options.signal,
+      onProgress: options.onPackProgress,
+    });
+    return {
+      path: out,
+      size: packed.size,
+      sha256: packed.sha256,
+      packages: packages.length,
+      cached: false,
+      warnings: packed.warnings,
+    };
+  } catch (error) {
+    if (isPonchoError(error) || !errnoCode(error)) throw error;
+    throw fileError(error, out, 'environment tarball');
+  }
+}
+
+async function prefixPlatform(prefix: string): Promise<string | undefined> {
+  for (const pkg of await readCondaMeta(prefix)) {
+    const text = await readFile(
+      join(prefix, 'conda-meta', `${pkg.name}-${pkg.version}-${pkg.build}.json`),
+      'utf8',
+    ).catch(() => '');
+    const subdir = /"subdir"\s*:\s*"([^"]+)"/.exec(text)?.[1];
+    if (subdir && subdir !== 'noarch') return subdir;
+  }
+  return undefined;
+}

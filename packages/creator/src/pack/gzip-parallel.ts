@@ -1,0 +1,206 @@
+/**
+ * Parallel gzip, the way pigz and conda-pack do it: the input is cut into fixed-size blocks,
+ * each deflated on a worker thread (primed with the previous 32 KiB as a dictionary), and the
+ * compressed blocks are written in order as ONE gzip member whose CRC is combined from the
+ * blocks' CRCs. The block boundaries depend only on the input and the block size, never on the
+ * number of threads, so the output is byte-identical whatever --threads says.
+ *
+ * The header has no file name and mtime 0, so the same input always gives the same bytes.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { crc32Combine } from './crc32.js';
+import { type BlockJob, type BlockResult, compressBlock, DICTIONARY_SIZE } from './gzip-block.js';
+import type { ByteSink } from './sink.js';
+
+export interface ParallelGzipOptions {
+  /** zlib level 0-9 (default 6, as gzip). */
+  level?: number;
+  /** Compression threads (default: every core). 1 compresses on the calling thread. */
+  threads?: number;
+  /** Input bytes per block (default 128 KiB, as pigz). */
+  blockSize?: number;
+}
+
+export const DEFAULT_BLOCK_SIZE = 128 * 1024;
+
+export function defaultThreads(): number {
+  return availableParallelism();
+}
+
+/** XFL byte of the gzip header: 2 = slowest (level 9), 4 = fastest (level 1), as gzip writes it. */
+function extraFlags(level: number): number {
+  if (level >= 9) return 2;
+  if (level === 1) return 4;
+  return 0;
+}
+
+export function gzipHeader(level: number): Uint8Array {
+  // ID1 ID2 CM=deflate FLG=0 MTIME=0 (4 bytes) XFL OS=3 (Unix)
+  return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags(level), 3);
+}
+
+export class ParallelGzip {
+  private readonly level: number;
+  private readonly blockSize: number;
+  private readonly workers: Worker[] = [];
+  private readonly maxInFlight: number;
+  private block: Uint8Array;
+  private fill = 0;
+  private tail = new Uint8Array(0);
+  private nextIndex = 0;
+  private nextToWrite = 0;
+  private readonly results = new Map<number, BlockResult>();
+  private inFlight = 0;
+  private crc = 0;
+  private inputBytes = 0;
+  private outputBytes = 0;
+  private failure: unknown;
+  private waiters: Array<() => void> = [];
+  private writing: Promise<void> = Promise.resolve();
+  private started = false;
+  private roundRobin = 0;
+
+  constructor(
+    private readonly sink: ByteSink,
+    options: ParallelGzipOptions = {},
+  ) {
+    this.level = options.level ?? 6;
+    if (!Number.isInteger(this.level) || this.level < 0 || this.level > 9) {
+      throw new RangeError(
+        `compression level must be an integer from 0 to 9, got ${options.level}`,
+      );
+    }
+    this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
+    if (threads > 1) {
+      for (let i = 0; i < threads; i++) {
+        const worker = new Worker(new URL('./gzip-worker.js', import.meta.url));
+        worker.on('message', (result: BlockResult) => this.onResult(result));
+        worker.on('error', (error) => this.fail(error));
+        this.workers.push(worker);
+      }
+    }
+    // Enough blocks in flight that a descheduled thread does not stall the others at once.
+    this.maxInFlight = Math.max(4, threads * 8);
+    this.block = new Uint8Array(this.blockSize);
+  }
+
+  /** Compresses `data`; resolves when the caller may send more (bounded memory). */
+  async write(data: Uint8Array): Promise<void> {
+    this.throwIfFailed();
+    if (!this.started) {
+      this.started = true;
+      this.queueOutput(gzipHeader(this.level));
+    }
+    this.inputBytes += data.length;
+    let offset = 0;
+    while (offset < data.length) {
+      const n = Math.min(data.length - offset, this.blockSize - this.fill);
+      this.block.set(data.subarray(offset, offset + n), this.fill);
+      this.fill += n;
+      offset += n;
+      if (this.fill === this.blockSize) {
+        await this.dispatch(false);
+      }
+    }
+  }
+
+  /** Flushes the last block and the trailer; resolves once everything reached the sink. */
+  async end(): Promise<{ inputBytes: number; outputBytes: number; crc: number }> {
+    if (!this.started) {
+      this.started = true;
+      this.queueOutput(gzipHeader(this.level));
+    }
+    await this.dispatch(true);
+    while (this.inFlight > 0) {
+      this.throwIfFailed();
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.throwIfFailed();
+    const trailer = new Uint8Array(8);
+    const view = new DataView(trailer.buffer);
+    view.setUint32(0, this.crc, true);
+    view.setUint32(4, this.inputBytes % 2 ** 32, true);
+    this.queueOutput(trailer);
+    await this.writing;
+    this.throwIfFailed();
+    await this.close();
+    return { inputBytes: this.inputBytes, outputBytes: this.outputBytes, crc: this.crc };
+  }
+
+  /** Stops the worker threads (always call it, also on failure). */
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+
+  private async dispatch(last: boolean): Promise<void> {
+    const data = this.fill === this.blockSize ? this.block : this.block.slice(0, this.fill);
+    const dictionary = this.tail;
+    // Keep the end of this block as the next block's dictionary before the buffer moves away.
+    this.tail = data.slice(Math.max(0, data.length - DICTIONARY_SIZE));
+    this.block = new Uint8Array(this.blockSize);
+    this.fill = 0;
+    const job: BlockJob = { index: this.nextIndex++, data, dictionary, last, level: this.level };
+    this.inFlight++;
+    if (this.workers.length === 0) {
+      try {
+        this.onResult(compressBlock(job));
+      } catch (error) {
+        this.fail(error);
+      }
+    } else {
+      const worker = this.workers[this.roundRobin++ % this.workers.length] as Worker;
+      worker.postMessage(job, [data.buffer as ArrayBuffer]);
+    }
+    while (this.inFlight >= this.maxInFlight && !this.failure) {
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    this.throwIfFailed();
+  }
+
+  private onResult(result: BlockResult): void {
+    this.results.set(result.index, result);
+    for (;;) {
+      const next = this.results.get(this.nextToWrite);
+      if (!next) break;
+      this.results.delete(this.nextToWrite);
+      this.nextToWrite++;
+      this.crc = this.nextToWrite === 1 ? next.crc : crc32Combine(this.crc, next.crc, next.length);
+      this.queueOutput(next.deflated, true);
+    }
+  }
+
+  /** Chains sink writes so they happen in order; a block counts as in flight until written. */
+  private queueOutput(chunk: Uint8Array, isBlock = false): void {
+    this.writing = this.writing.then(async () => {
+      if (this.failure) return;
+      try {
+        await this.sink.write(chunk);
+        this.outputBytes += chunk.length;
+      } catch (error) {
+        this.fail(error);
+      }
+      if (isBlock) {
+        this.inFlight--;
+        this.wake();
+      }
+    });
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  private fail(error: unknown): void {
+    if (!this.failure) this.failure = error ?? new Error('parallel gzip failed');
+    this.wake();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure;
+  }
+}

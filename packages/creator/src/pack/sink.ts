@@ -1,0 +1,89 @@
+/**
+ * Where a packed stream goes: a file written through large buffered writes, with the size and
+ * sha256 of what was written computed on the way (the CLI reports both).
+ */
+import { createHash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, writevSync } from 'node:fs';
+
+export interface ByteSink {
+  write(chunk: Uint8Array): Promise<void>;
+}
+
+/**
+ * Collects writes into ~1 MiB batches so the file sees few, large write calls. The writes are
+ * synchronous on purpose: a thread-pool round trip per batch costs more than the copy into the
+ * page cache, and on a busy machine every such wait lets other processes take the CPU.
+ */
+export class HashingFileSink implements ByteSink {
+  private readonly hash = createHash('sha256');
+  private pending: Uint8Array[] = [];
+  private pendingBytes = 0;
+  private written = 0;
+
+  private constructor(
+    private readonly fd: number,
+    private readonly flushAt: number,
+  ) {}
+
+  static async open(path: string, flushAt = 1 << 20): Promise<HashingFileSink> {
+    return new HashingFileSink(openSync(path, 'w', 0o644), flushAt);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (chunk.length === 0) return;
+    this.hash.update(chunk);
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    if (this.pendingBytes >= this.flushAt) this.flush();
+  }
+
+  private flush(): void {
+    if (this.pendingBytes === 0) return;
+    const chunks = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    // writev keeps the chunks where they are instead of concatenating them.
+    let remaining = chunks.reduce((sum, c) => sum + c.length, 0);
+    let buffers: Uint8Array[] = chunks;
+    while (remaining > 0) {
+      const bytesWritten = writevSync(this.fd, buffers);
+      this.written += bytesWritten;
+      remaining -= bytesWritten;
+      if (remaining > 0) buffers = dropBytes(buffers, bytesWritten);
+    }
+  }
+
+  /** Flushes, syncs and closes; returns the size and sha256 (hex) of the file. */
+  async close(): Promise<{ size: number; sha256: string }> {
+    try {
+      this.flush();
+      fsyncSync(this.fd);
+    } finally {
+      closeSync(this.fd);
+    }
+    return { size: this.written, sha256: this.hash.digest('hex') };
+  }
+
+  /** Closes without caring about errors (used on failure, before the temp file is removed). */
+  async abort(): Promise<void> {
+    try {
+      closeSync(this.fd);
+    } catch {
+      // already closed or never opened: nothing to do
+    }
+  }
+}
+
+function dropBytes(buffers: Uint8Array[], count: number): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  let skip = count;
+  for (const b of buffers) {
+    if (skip >= b.length) {
+      skip -= b.length;
+      continue;
+    }
+    out.push(skip > 0 ? b.subarray(skip) : b);
+    skip = 0;
+  }
+  return out;
+}
