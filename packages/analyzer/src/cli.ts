@@ -2,14 +2,13 @@
  * `poncho_package_analyze [options] SRC... OUT` (also `python_package_analyze`): a thin layer
  * over analyze() that parses options, writes the outputs atomically and prints warnings.
  */
-import { readFileSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { runCli } from '@poncho/core/cli';
+import { packageVersion, parseCommandLine, runCli } from '@poncho/core/cli';
 import { ExitCode, UsageError } from '@poncho/core/errors';
 import { assertParentDirectory, writeFileAtomic } from '@poncho/core/fs';
 import { createLogger } from '@poncho/core/log';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { STDIN } from './sources.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -33,13 +32,6 @@ interface CliOptions {
   threads?: string;
   quiet?: boolean;
   debug?: boolean;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 function buildProgram(name: string): Command {
@@ -94,7 +86,7 @@ function buildProgram(name: string): Command {
     )
     .option('-q, --quiet', 'do not print warnings')
     .addOption(new Option('--debug', 'show stack traces on errors'))
-    .version(version(), '-V, --version')
+    .version(packageVersion(new URL('../package.json', import.meta.url)), '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
       'after',
@@ -111,16 +103,7 @@ function buildProgram(name: string): Command {
 
 async function run(name: string, argv: string[]): Promise<number> {
   const program = buildProgram(name);
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
-        return ExitCode.ok;
-      throw new UsageError(error.message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '));
-    }
-    throw error;
-  }
+  if (!parseCommandLine(() => program.parse(argv, { from: 'user' }))) return ExitCode.ok;
   const options = program.opts<CliOptions>();
   const args = program.args;
   if (args.length < 2) {

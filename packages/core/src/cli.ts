@@ -2,7 +2,8 @@
  * The one place where errors become messages and exit codes. Every poncho binary is
  * `runCli(name, main)`; nothing else calls process.exit.
  */
-import { ExitCode, isPonchoError } from './errors.js';
+import { readFileSync } from 'node:fs';
+import { ExitCode, isPonchoError, UsageError } from './errors.js';
 
 export type CliMain = (argv: string[]) => Promise<number | undefined | void>;
 
@@ -61,4 +62,34 @@ export async function runCli(
     else process.stdout.once('drain', () => resolve());
   });
   process.exit(status);
+}
+
+/** The `version` field of a package.json, for `--version` (pass `new URL('../package.json', import.meta.url)`). */
+export function packageVersion(packageJsonUrl: URL): string {
+  return (JSON.parse(readFileSync(packageJsonUrl, 'utf8')) as { version: string }).version;
+}
+
+/**
+ * Runs a commander parse (a program configured with `.exitOverride()`). Returns false when
+ * commander has printed the help or the version, so the CLI should stop with status 0; turns
+ * commander's own parse errors into a UsageError, so runCli reports them like every other error.
+ * Recognises commander's errors by their `commander.*` codes, so core needs no commander.
+ */
+export function parseCommandLine(parse: () => void): boolean {
+  try {
+    parse();
+    return true;
+  } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code !== 'string' || !code.startsWith('commander.')) throw error;
+    if (
+      code === 'commander.helpDisplayed' ||
+      code === 'commander.version' ||
+      code === 'commander.help'
+    )
+      return false;
+    throw new UsageError(
+      (error as Error).message.replace(/^error: /, '').replace(/\s*\n\s*/g, ' '),
+    );
+  }
 }

@@ -4,12 +4,11 @@
  * prefix and temporary files are removed, OUT is never half-written), shows progress on a TTY
  * and prints a summary (or --json).
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { runCli } from '@poncho/core/cli';
+import { packageVersion, parseCommandLine, runCli } from '@poncho/core/cli';
 import { ExitCode, PonchoError, UsageError } from '@poncho/core/errors';
 import { createLogger } from '@poncho/core/log';
-import { Command, CommanderError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, type BackendChoice } from './backends/index.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -34,13 +33,6 @@ interface CliOptions {
   quiet?: boolean;
   json?: boolean;
   debug?: boolean;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
 }
 
 export const EXIT_CODES_HELP =
@@ -105,7 +97,7 @@ function buildProgram(name: string): Command {
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print the result as JSON on stdout: path, size, sha256, packages, cached')
     .addOption(new Option('--debug', 'show debug messages and stack traces on errors'))
-    .version(version(), '-V, --version')
+    .version(packageVersion(new URL('../package.json', import.meta.url)), '-V, --version')
     .helpOption('-h, --help', 'show this help')
     .addHelpText(
       'after',
@@ -141,16 +133,7 @@ function megabytes(bytes: number): string {
 
 async function run(name: string, argv: string[]): Promise<number> {
   const program = buildProgram(name);
-  try {
-    program.parse(argv, { from: 'user' });
-  } catch (error) {
-    if (error instanceof CommanderError) {
-      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version')
-        return ExitCode.ok;
-      throw new UsageError(error.message.replace(/^error: /, ''));
-    }
-    throw error;
-  }
+  if (!parseCommandLine(() => program.parse(argv, { from: 'user' }))) return ExitCode.ok;
   const options = program.opts<CliOptions>();
   const [spec, out] = program.args as [string, string];
   if (out === '-')
