@@ -1,0 +1,63 @@
+/** `@poncho/nx-plugin:analyze`: Python sources -> environment spec, via @poncho/analyzer. */
+import { resolve } from 'node:path';
+import { type ExecutorContext, logger } from '@nx/devkit';
+import { analyze } from '@poncho/analyzer';
+import { writeFileAtomic } from '@poncho/core/fs';
+import { serializeSpec } from '@poncho/core/spec';
+import { DEFAULT_CHANNELS } from '../../config.js';
+import {
+  configFolder,
+  display,
+  type ExecutorResult,
+  fromWorkspace,
+  loadConfig,
+  resolveChannels,
+  runExecutorBody,
+} from '../shared.js';
+import type { AnalyzeExecutorOptions } from './schema.js';
+
+export default async function analyzeExecutor(
+  options: AnalyzeExecutorOptions,
+  context: ExecutorContext,
+): Promise<ExecutorResult> {
+  return runExecutorBody('analyze', async () => {
+    const loaded = await loadConfig(context, options.config);
+    const { config } = loaded;
+    const base = configFolder(loaded, context);
+    // Default: the project folder; the analyzer finds its *.py files (skipping venvs, caches).
+    const sources = options.sources?.length
+      ? options.sources.map((s) => fromWorkspace(context, s))
+      : (config.entry ?? ['.']).map((s) => resolve(base, s));
+    const output = fromWorkspace(context, options.output);
+    const { spec, report } = await analyze(sources, {
+      cwd: base,
+      toplevel: options.toplevel ?? config.toplevel,
+      function: options.function ?? config.function,
+      pkgMapping: pkgMappingList(options.pkgMapping ?? config.pkgMapping),
+      extraPkgs: options.extraPackages ?? config.extraPackages,
+      channels: resolveChannels(context, options.channels, loaded) ?? DEFAULT_CHANNELS,
+      pythonVersion: options.pythonVersion ?? config.pythonVersion,
+      // An active conda environment ($CONDA_PREFIX) is not part of the task's cache key, so
+      // the spec must not depend on it.
+      prefix: null,
+      onWarning: (message) => logger.warn(`warning: ${message}`),
+    });
+    await writeFileAtomic(output, serializeSpec(spec), { what: 'spec file', mkdirs: true });
+    const packages = [...report.packages.conda, ...report.packages.pip.map((p) => `pip:${p}`)];
+    logger.info(
+      `Analyzed ${report.sources.length} file(s) for Python ${report.python.version}: ` +
+        `${packages.length > 0 ? packages.join(', ') : 'no third-party packages'}`,
+    );
+    logger.info(`Spec written to ${display(context, output)}`);
+    return { success: true };
+  });
+}
+
+/** `{ yaml: "pyyaml" }` or `["yaml=pyyaml"]` -> `["yaml=pyyaml"]`; the analyzer validates them. */
+export function pkgMappingList(
+  mapping: AnalyzeExecutorOptions['pkgMapping'],
+): string[] | undefined {
+  if (mapping === undefined) return undefined;
+  if (Array.isArray(mapping)) return mapping;
+  return Object.entries(mapping).map(([module, name]) => `${module}=${name}`);
+}

@@ -1,0 +1,45 @@
+/** `nx add @poncho/nx-plugin` runs this: it registers the plugin in nx.json, once. */
+import {
+  formatFiles,
+  type GeneratorCallback,
+  readNxJson,
+  type Tree,
+  updateNxJson,
+} from '@nx/devkit';
+import { DEFAULT_TARGET_NAMES, type PonchoPluginOptions } from '../../plugin.js';
+import type { InitGeneratorSchema } from './schema.js';
+
+export const PLUGIN_NAME = '@poncho/nx-plugin';
+
+/** True when nx.json already lists the plugin (as a string or as `{ plugin }`). */
+export function hasPlugin(tree: Tree): boolean {
+  const plugins = readNxJson(tree)?.plugins ?? [];
+  return plugins.some((p) => (typeof p === 'string' ? p : p.plugin) === PLUGIN_NAME);
+}
+
+/** Adds the plugin to nx.json; target names equal to the defaults are left out. */
+export function addPlugin(tree: Tree, schema: InitGeneratorSchema): void {
+  if (hasPlugin(tree)) return;
+  const nxJson = readNxJson(tree) ?? {};
+  const options: PonchoPluginOptions = {};
+  for (const key of Object.keys(DEFAULT_TARGET_NAMES) as Array<keyof typeof DEFAULT_TARGET_NAMES>) {
+    const value = schema[key];
+    if (value && value !== DEFAULT_TARGET_NAMES[key]) options[key] = value;
+  }
+  nxJson.plugins = [
+    ...(nxJson.plugins ?? []),
+    Object.keys(options).length > 0 ? { plugin: PLUGIN_NAME, options } : PLUGIN_NAME,
+  ];
+  updateNxJson(tree, nxJson);
+}
+
+export async function initGenerator(
+  tree: Tree,
+  schema: InitGeneratorSchema,
+): Promise<GeneratorCallback> {
+  addPlugin(tree, schema);
+  if (!schema.skipFormat) await formatFiles(tree);
+  return () => {};
+}
+
+export default initGenerator;

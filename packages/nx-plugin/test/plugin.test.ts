@@ -1,0 +1,161 @@
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CreateNodesContext, TargetConfiguration } from '@nx/devkit';
+import { createNodes, createNodesV2, projectConfigJsonSchema } from '@poncho/nx-plugin';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+
+let workspaceRoot: string;
+
+beforeEach(() => {
+  workspaceRoot = mkdtempSync(join(tmpdir(), 'poncho-nx-unit-'));
+});
+afterEach(() => {
+  rmSync(workspaceRoot, { recursive: true, force: true });
+});
+
+function write(path: string, text: string): void {
+  mkdirSync(join(workspaceRoot, path, '..'), { recursive: true });
+  writeFileSync(join(workspaceRoot, path), text);
+}
+
+async function infer(files: string[], options?: Record<string, string>) {
+  const context: CreateNodesContext = { workspaceRoot, nxJsonConfiguration: {} };
+  return createNodes[1](files, options, context);
+}
+
+async function targetsOf(
+  file: string,
+  options?: Record<string, string>,
+): Promise<Record<string, TargetConfiguration>> {
+  const [[, result] = []] = await infer([file], options);
+  const root = file.includes('/') ? file.slice(0, file.lastIndexOf('/')) : '.';
+  const targets = result?.projects?.[root]?.targets;
+  if (!targets) throw new Error(`no targets inferred for ${file}`);
+  return targets;
+}
+
+describe('createNodes', () => {
+  it('loads the way Nx 21 and 22 load plugins: require(), default object, name assigned', () => {
+    // Their loader: m = require(path); plugin = m.default if it holds createNodes*; then
+    // `plugin.name ??= name`, which throws on an ES module namespace object.
+    const m = createRequire(import.meta.url)('@poncho/nx-plugin');
+    const plugin = m.default && 'createNodesV2' in m.default ? m.default : m;
+    expect(() => {
+      plugin.name ??= '@poncho/nx-plugin';
+    }).not.toThrow();
+    expect(plugin.createNodesV2[0]).toBe('**/poncho.json');
+    expect(typeof plugin.createNodesV2[1]).toBe('function');
+    expect(plugin.createNodes).toBe(plugin.createNodesV2);
+  });
+
+  it('is exported under both names, matching poncho.json anywhere', () => {
+    expect(createNodesV2).toBe(createNodes);
+    expect(createNodes[0]).toBe('**/poncho.json');
+  });
+
+  it('infers the three targets with cache keys that keep pack-env on the spec only', async () => {
+    write('apps/myapp/poncho.json', '{}');
+    write('apps/myapp/project.json', '{"name":"myapp"}');
+    const targets = await targetsOf('apps/myapp/poncho.json');
+    expect(Object.keys(targets)).toEqual(['analyze-env', 'pack-env', 'run-env']);
+
+    const analyze = targets['analyze-env'];
+    expect(analyze?.cache).toBe(true);
+    expect(analyze?.inputs).toContain('{projectRoot}/**/*.py');
+    expect(analyze?.inputs).toContain('{projectRoot}/poncho.json');
+    expect(analyze?.outputs).toEqual(['{workspaceRoot}/dist/{projectRoot}/env.json']);
+    expect(analyze?.options).toEqual({
+      config: 'apps/myapp/poncho.json',
+      output: 'dist/apps/myapp/env.json',
+    });
+
+    const pack = targets['pack-env'];
+    expect(pack?.cache).toBe(true);
+    expect(pack?.dependsOn).toEqual(['analyze-env']);
+    // Python sources must not be part of pack's key: that is what makes a comment-only edit a hit.
+    expect(pack?.inputs).not.toContain('{projectRoot}/**/*.py');
+    expect(pack?.inputs).toEqual([
+      { dependentTasksOutputFiles: '**/*.json' },
+      '{projectRoot}/poncho.json',
+      { runtime: `node -p "require('@poncho/creator/package.json').version"` },
+      { externalDependencies: [] },
+    ]);
+    expect(pack?.outputs).toEqual(['{workspaceRoot}/dist/{projectRoot}/env.tar.gz']);
+    expect(pack?.options).toMatchObject({
+      spec: 'dist/apps/myapp/env.json',
+      output: 'dist/apps/myapp/env.tar.gz',
+    });
+
+    const run = targets['run-env'];
+    expect(run?.cache).toBe(false);
+    expect(run?.dependsOn).toEqual(['pack-env']);
+    expect(run?.options).toMatchObject({
+      environment: 'dist/apps/myapp/env.tar.gz',
+      cwd: 'apps/myapp',
+    });
+
+    for (const target of Object.values(targets)) {
+      expect(target.metadata?.technologies).toEqual(['python']);
+      expect(target.metadata?.description).toMatch(/\w/);
+    }
+  });
+
+  it('renames targets from the plugin options and keeps dependsOn consistent', async () => {
+    write('py/poncho.json', '{}');
+    write('py/project.json', '{}');
+    const targets = await targetsOf('py/poncho.json', {
+      analyzeTargetName: 'spec',
+      packTargetName: 'env',
+      runTargetName: 'exec',
+    });
+    expect(Object.keys(targets)).toEqual(['spec', 'env', 'exec']);
+    expect(targets.env?.dependsOn).toEqual(['spec']);
+    expect(targets.exec?.dependsOn).toEqual(['env']);
+  });
+
+  it('names a project that has only a poncho.json, and leaves named projects alone', async () => {
+    write('a/poncho.json', '{"name":"alpha"}');
+    write('b/poncho.json', '{}');
+    write('c/poncho.json', '{"name":"ignored"}');
+    write('c/package.json', '{"name":"c-pkg"}');
+    const results = await infer(['a/poncho.json', 'b/poncho.json', 'c/poncho.json']);
+    const names = Object.fromEntries(
+      results.map(([file, result]) => [file, Object.values(result.projects ?? {})[0]?.name]),
+    );
+    expect(names).toEqual({
+      'a/poncho.json': 'alpha',
+      'b/poncho.json': 'b',
+      'c/poncho.json': undefined,
+    });
+  });
+
+  it('keys analyze-env on the python3 on PATH only when poncho.json names no pythonVersion', async () => {
+    write('a/poncho.json', '{"name": "a"}');
+    write('b/poncho.json', '{"name": "b", "pythonVersion": "3.11"}');
+    const python3 = { runtime: 'python3 --version 2>&1 || echo no python3' };
+    expect((await targetsOf('a/poncho.json'))['analyze-env']?.inputs).toContainEqual(python3);
+    expect((await targetsOf('b/poncho.json'))['analyze-env']?.inputs).not.toContainEqual(python3);
+  });
+
+  it('handles a poncho.json at the workspace root', async () => {
+    write('poncho.json', '{}');
+    write('project.json', '{}');
+    const targets = await targetsOf('poncho.json');
+    expect(targets['pack-env']?.options).toMatchObject({
+      spec: 'dist/env.json',
+      output: 'dist/env.tar.gz',
+    });
+  });
+});
+
+describe('poncho.schema.json', () => {
+  it('is the JSON schema of the config parser (regenerate it when the parser changes)', () => {
+    // node -e "import('@poncho/nx-plugin').then(m => console.log(JSON.stringify(m.projectConfigJsonSchema(), null, 2)))" > packages/nx-plugin/poncho.schema.json
+    const shipped = JSON.parse(
+      readFileSync(new URL('../poncho.schema.json', import.meta.url), 'utf8'),
+    );
+    expect(shipped).toEqual(projectConfigJsonSchema());
+  });
+});
