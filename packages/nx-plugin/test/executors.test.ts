@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ExecutorContext, logger } from '@nx/devkit';
@@ -96,6 +96,24 @@ describe('executor helpers', () => {
   it('formats sizes', () => {
     expect(formatSize(10)).toBe('10 B');
     expect(formatSize(5 * 1024 * 1024)).toBe('5.0 MiB');
+  });
+});
+
+describe('analyze writes a spec that does not depend on the checkout folder', () => {
+  it('keeps a folder channel as poncho.json wrote it (a cached spec is reused elsewhere)', async () => {
+    write(
+      'app/poncho.json',
+      '{"channels": ["../channels/local", "conda-forge"], "pythonVersion": "3.11"}',
+    );
+    write('app/main.py', 'import os\n');
+    vi.spyOn(logger, 'info').mockImplementation(() => {});
+    const result = await analyzeExecutor(
+      { config: 'app/poncho.json', output: 'dist/app/env.json' },
+      context(),
+    );
+    expect(result).toEqual({ success: true });
+    const spec = JSON.parse(readFileSync(join(root, 'dist/app/env.json'), 'utf8'));
+    expect(spec.conda.channels).toEqual(['../channels/local', 'conda-forge']);
   });
 });
 

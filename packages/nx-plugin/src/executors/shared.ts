@@ -73,6 +73,19 @@ export function resolveChannels(
   return undefined;
 }
 
+/**
+ * Channels as the spec records them: as written in the options or the config, so that a folder
+ * channel stays relative and the spec (a cached output) does not depend on where the workspace
+ * is checked out. The pack executor resolves them again (resolveChannels) when it builds.
+ */
+export function specChannels(
+  fromOptions: string[] | undefined,
+  loaded: LoadedConfig,
+): string[] | undefined {
+  if (fromOptions && fromOptions.length > 0) return fromOptions;
+  return loaded.path ? loaded.config.channels : undefined;
+}
+
 /** A path for log lines: relative to the workspace root when inside it. */
 export function display(context: ExecutorContext, path: string): string {
   const rel = relative(context.root, path);

@@ -11,8 +11,8 @@ import {
   type ExecutorResult,
   fromWorkspace,
   loadConfig,
-  resolveChannels,
   runExecutorBody,
+  specChannels,
 } from '../shared.js';
 import type { AnalyzeExecutorOptions } from './schema.js';
 
@@ -35,7 +35,7 @@ export default async function analyzeExecutor(
       function: options.function ?? config.function,
       pkgMapping: pkgMappingList(options.pkgMapping ?? config.pkgMapping),
       extraPkgs: options.extraPackages ?? config.extraPackages,
-      channels: resolveChannels(context, options.channels, loaded) ?? DEFAULT_CHANNELS,
+      channels: specChannels(options.channels, loaded) ?? DEFAULT_CHANNELS,
       pythonVersion: options.pythonVersion ?? config.pythonVersion,
       // An active conda environment ($CONDA_PREFIX) is not part of the task's cache key, so
       // the spec must not depend on it.
