@@ -215,6 +215,17 @@ describe("the seeds' three-step test", () => {
     expect(forced).toMatchObject({ cached: false, sha256: firstSha });
   });
 
+  it('skips byte-compilation with --no-compile, and caches that tarball apart', async () => {
+    const listing = async (file: string) =>
+      (await run('tar', ['-tzf', join(work, file)], { maxBuffer: 1 << 26 })).stdout;
+    const compiled = await listing('venv.tar.gz');
+    expect(compiled).toMatch(/site-packages\/chain_top\/__pycache__\/__init__\.cpython-311\.pyc/);
+    const plain = await createJson(['--no-compile', 'output.json', 'plain.tar.gz']);
+    expect(plain.cached).toBe(false);
+    expect(plain.sha256).not.toBe(firstSha);
+    expect(await listing('plain.tar.gz')).not.toMatch(/site-packages\/chain_top\/__pycache__/);
+  });
+
   it('rebuilds from the lock file without solving, to the same bytes', async () => {
     const lock = JSON.parse(await readFile(join(work, 'env.lock.json'), 'utf8'));
     expect(lock.packages.map((p: { name: string }) => p.name)).toEqual(

@@ -30,6 +30,8 @@ interface CliOptions {
   threads?: string;
   pkgsDir?: string;
   offline?: boolean;
+  compile: boolean;
+  jobs?: string;
   quiet?: boolean;
   json?: boolean;
   debug?: boolean;
@@ -94,6 +96,8 @@ function buildProgram(name: string): Command {
       'conda package cache (default: $PONCHO_PKGS_DIR or $XDG_CACHE_HOME/poncho/pkgs)',
     )
     .option('--offline', 'use only cached repodata and packages')
+    .option('--no-compile', 'do not byte-compile the .py files of noarch python packages')
+    .option('--jobs <N>', 'parallel package downloads (default: 6)')
     .option('-q, --quiet', 'print only errors')
     .option('--json', 'print the result as JSON on stdout: path, size, sha256, packages, cached')
     .addOption(new Option('--debug', 'show debug messages and stack traces on errors'))
@@ -146,6 +150,8 @@ async function run(name: string, argv: string[]): Promise<number> {
   if (!options.cache && options.force)
     throw new UsageError('--force and --no-cache exclude each other', '--no-cache always builds.');
   const compressLevel = parseIntegerOption(options.compressLevel, '--compress-level', 0, 9);
+  const jobs =
+    options.jobs === undefined ? undefined : parseIntegerOption(options.jobs, '--jobs', 1, 64);
   const threads = parseIntegerOption(options.threads, '--threads', 1, 1024);
 
   const level = options.debug ? 'debug' : options.quiet ? 'error' : options.json ? 'warn' : 'info';
@@ -198,6 +204,8 @@ async function run(name: string, argv: string[]): Promise<number> {
       threads,
       pkgsDir: options.pkgsDir,
       offline: options.offline,
+      compile: options.compile,
+      downloadConcurrency: jobs,
       logger,
       signal: controller.signal,
       onPackProgress,

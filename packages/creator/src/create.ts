@@ -50,6 +50,10 @@ export interface CreateOptions {
   repodataDir?: string;
   offline?: boolean;
   virtualPackages?: Record<string, string>;
+  /** Byte-compile noarch python packages (default: true when building for this machine). */
+  compile?: boolean;
+  /** Parallel package downloads (the installer's default when unset). */
+  downloadConcurrency?: number;
   /** Who builds the environment (default: the embedded installer). */
   backend?: BackendChoice;
   condaExecutable?: string;
@@ -229,6 +233,8 @@ export async function createTarball(
       noIndex: Boolean(pipSources.noIndex),
     },
     backend: backend.kind,
+    // With and without .pyc files are different tarballs.
+    compile: options.compile ?? true,
     format,
     level,
   });
@@ -347,6 +353,8 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
     cacheDir: options.repodataDir,
     offline: options.offline,
     virtualPackages: options.virtualPackages,
+    compile: options.compile,
+    concurrency: options.downloadConcurrency,
     logger,
     signal,
   };
