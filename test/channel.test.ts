@@ -449,6 +449,13 @@ describe('the hostile channel', () => {
       join(hostile.dir, 'noarch', hostile.cases['dotdot-path'].fileName),
     ]);
     expect(listing).toContain('../poncho-hostile-dotdot-escape.txt');
+    const chain = join(scratch, 'symlink-chain-escape');
+    await extractPackage(
+      join(hostile.dir, 'noarch', hostile.cases['symlink-chain-escape'].fileName),
+      chain,
+    );
+    expect(await readlink(join(chain, 'share/symlink-chain-escape/root'))).toBe('../..');
+    expect(await readlink(join(chain, 'share/out'))).toBe('symlink-chain-escape/root/..');
     await expect(
       readFile(join(hostile.brokenRepodataDir, 'noarch/repodata.json'), 'utf8').then(JSON.parse),
     ).rejects.toThrow(SyntaxError);

@@ -29,6 +29,7 @@ const EXPECTED: Record<HostileCase, string> = {
   'symlink-escape': 'ERR_UNSAFE_PATH',
   'symlink-relative-escape': 'ERR_UNSAFE_PATH',
   'hardlink-escape': 'ERR_UNSAFE_PATH',
+  'symlink-chain-escape': 'ERR_UNSAFE_PATH',
   'paths-sha256-mismatch': 'ERR_CORRUPT_ARCHIVE',
 };
 

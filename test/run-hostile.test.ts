@@ -74,6 +74,16 @@ function hostileCases(): Array<{ label: string; entries: RawEntry[]; reason: Reg
       reason: /resolves outside/,
     },
     {
+      label: 'a folder entry over an escaping symlink, then a file through it',
+      entries: [
+        { name: 'sub/root', type: 'symlink', linkname: '..' },
+        { name: 'sneaky', type: 'symlink', linkname: 'sub/root/..' },
+        { name: 'sneaky/', type: 'dir' },
+        { name: 'sneaky/escape.txt', type: 'file', data: 'x' },
+      ],
+      reason: /folder entry over a symbolic link/,
+    },
+    {
       label: 'a file below a symlink',
       entries: [
         { name: 'alias', type: 'symlink', linkname: 'sub' },
@@ -134,6 +144,7 @@ describe('hostile tarballs', () => {
       const kept = await runRunner(['-e', archive, '-d', join(parent, 'env'), 'ok'], { env });
       expect(kept.code, kept.stderr).toBe(125);
       expect(kept.stderr).toMatch(/refusing to unpack/);
+      expect(kept.stderr).toContain(archive);
       expect(kept.stderr).toMatch(reason);
       expect(kept.stdout).toBe('');
       await expectNothingOutside(parent, 'env');

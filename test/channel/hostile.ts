@@ -21,6 +21,7 @@ export type HostileCase =
   | 'symlink-escape'
   | 'symlink-relative-escape'
   | 'hardlink-escape'
+  | 'symlink-chain-escape'
   | 'paths-sha256-mismatch';
 
 export interface HostileCaseInfo {
@@ -146,6 +147,18 @@ const DEFINITIONS: Record<HostileCase, { def: PackageDefinition; description: st
       ],
     }),
     description: 'tar hard link to /etc/passwd: refuse',
+  },
+  'symlink-chain-escape': {
+    def: generic('symlink-chain-escape', ['conda'], {
+      payload: async (root) => {
+        const dir = join(root, 'share', 'symlink-chain-escape');
+        await mkdir(dir, { recursive: true });
+        await symlink('../..', join(dir, 'root'));
+        await symlink('symlink-chain-escape/root/..', join(root, 'share', 'out'));
+      },
+    }),
+    description:
+      'softlinks `share/symlink-chain-escape/root -> ../..` and `share/out -> symlink-chain-escape/root/..`: each inside as text, together the parent of the prefix: refuse',
   },
   'paths-sha256-mismatch': {
     def: generic('paths-sha256-mismatch', ['conda'], {

@@ -34,7 +34,7 @@ const exists = (p: string) =>
 
 interface Entry {
   name: string;
-  type?: 'file' | 'symlink' | 'hardlink' | 'fifo';
+  type?: 'file' | 'symlink' | 'hardlink' | 'fifo' | 'dir';
   data?: string;
   link?: string;
 }
@@ -52,6 +52,7 @@ with tarfile.open(out, mode) as tar:
         if t == 'symlink': info.type, info.linkname = tarfile.SYMTYPE, e['link']
         elif t == 'hardlink': info.type, info.linkname = tarfile.LNKTYPE, e['link']
         elif t == 'fifo': info.type = tarfile.FIFOTYPE
+        elif t == 'dir': info.type, info.mode = tarfile.DIRTYPE, 0o755
         else: info.size = len(data); info.mode = 0o755
         tar.addfile(info, io.BytesIO(data) if t == 'file' else None)
 `;
@@ -135,28 +136,65 @@ describe.each(['tools', 'js'])('extract (%s decoders)', (mode) => {
   });
 
   it.each([
-    ['a ../ path', [{ name: '../escaped.txt', data: 'x' }]],
-    ['an absolute path', [{ name: `${'/tmp'}/poncho-unit-escape-abs.txt`, data: 'x' }]],
-    ['a symlink out', [{ name: 'share/out', type: 'symlink', link: '../../..' }]],
-    ['an absolute symlink', [{ name: 'share/out', type: 'symlink', link: '/etc' }]],
-    ['a hard link out', [{ name: 'share/pw', type: 'hardlink', link: '/etc/passwd' }]],
-    ['a fifo', [{ name: 'share/pipe', type: 'fifo' }]],
-  ] as Array<[string, Entry[]]>)(
+    ['a ../ path', [{ name: '../escaped.txt', data: 'x' }], /'\.\.'/],
+    [
+      'an absolute path',
+      [{ name: `${'/tmp'}/poncho-unit-escape-abs.txt`, data: 'x' }],
+      /absolute path/,
+    ],
+    ['a symlink out', [{ name: 'share/out', type: 'symlink', link: '../../..' }], /points outside/],
+    ['an absolute symlink', [{ name: 'share/out', type: 'symlink', link: '/etc' }], /absolute/],
+    [
+      'a hard link out',
+      [{ name: 'share/pw', type: 'hardlink', link: '/etc/passwd' }],
+      /hard link that points outside/,
+    ],
+    ['a fifo', [{ name: 'share/pipe', type: 'fifo' }], /FIFO/],
+    [
+      'a symlink that leaves only through another link',
+      [
+        { name: 'share/root', type: 'symlink', link: '..' },
+        { name: 'sneaky', type: 'symlink', link: 'share/root/..' },
+      ],
+      /"sneaky" -> "share\/root\/.." resolves outside/,
+    ],
+    [
+      'a folder entry over such a link, then a file through it',
+      [
+        { name: 'share/root', type: 'symlink', link: '..' },
+        { name: 'sneaky', type: 'symlink', link: 'share/root/..' },
+        { name: 'sneaky/', type: 'dir' },
+        { name: 'sneaky/escaped.txt', data: 'x' },
+      ],
+      /folder entry over a symbolic link/,
+    ],
+    [
+      'a hard link to a folder',
+      [{ name: 'share/hard', type: 'hardlink', link: 'share' }],
+      /not a file of the archive/,
+    ],
+  ] as Array<[string, Entry[], RegExp]>)(
     'refuses %s (both formats) and writes nothing outside',
-    async (label, bad) => {
+    async (label, bad, reason) => {
       const slug = label.replace(/\W+/g, '-');
       for (const format of ['tar.bz2', 'conda'] as const) {
-        const archive = join(work, mode, `bad${slug}-1-0.${format}`);
-        const entries = [{ name: 'share/ok.txt', data: 'ok' }, ...bad];
-        if (format === 'conda')
-          writeConda(archive, entries, [{ name: 'info/index.json', data: '{}' }]);
-        else writeTar(archive, entries);
+        // The same archive serves both decoder modes (making it costs several processes).
+        const archive = join(work, `bad${slug}-1-0.${format}`);
+        if (!(await exists(archive))) {
+          const entries = [{ name: 'share/ok.txt', data: 'ok' }, ...bad];
+          if (format === 'conda')
+            writeConda(archive, entries, [{ name: 'info/index.json', data: '{}' }]);
+          else writeTar(archive, entries);
+        }
         const dest = join(work, mode, `dest${slug}-${format}`, 'inner');
         await mkdir(dest, { recursive: true });
-        await expect(extractArchive(archive, dest)).rejects.toMatchObject({
-          code: 'ERR_UNSAFE_PATH',
-          message: expect.stringContaining(archive),
-        });
+        const error = await extractArchive(archive, dest).then(
+          () => undefined,
+          (e: unknown) => e as { code?: string; message?: string },
+        );
+        expect(error?.code).toBe('ERR_UNSAFE_PATH');
+        expect(error?.message).toContain(archive);
+        expect(error?.message).toMatch(reason);
         expect(await exists(join(dest, '..', 'escaped.txt'))).toBe(false);
         expect(await exists('/tmp/poncho-unit-escape-abs.txt')).toBe(false);
       }
@@ -191,6 +229,11 @@ const PLACEHOLDER = `/opt/conda-bld/demo_${'_placehold'.repeat(20)}`.slice(0, 20
 async function put(root: string, path: string, content: string | Buffer, mode = 0o644) {
   await mkdir(join(root, path, '..'), { recursive: true });
   await writeFile(join(root, path), content, { mode });
+}
+
+/** Writes the package's info/paths.json listing `paths`. */
+function putPaths(root: string, paths: Array<Record<string, unknown>>) {
+  return put(root, 'info/paths.json', JSON.stringify({ paths_version: 1, paths }));
 }
 
 function locked(name: string, extra = {}) {
@@ -300,6 +343,15 @@ describe('link', () => {
     );
     const python = pythonLayout([locked('python', { version: '3.11.7' })]);
     expect(python).toEqual({ version: '3.11', sitePackages: 'lib/python3.11/site-packages' });
+    // A python record's own python_site_packages_path wins (and must stay inside the prefix).
+    const threaded = [locked('python', { version: '3.13.1' })];
+    expect(pythonLayout(threaded, 'lib/python3.13t/site-packages')).toEqual({
+      version: '3.13',
+      sitePackages: 'lib/python3.13t/site-packages',
+    });
+    expect(() => pythonLayout(threaded, '../site-packages')).toThrow(
+      expect.objectContaining({ code: 'ERR_UNSAFE_PATH' }),
+    );
     const prefix = join(work, 'prefix-noarch');
     const linked = await executeLink(
       await planLink(
@@ -334,6 +386,27 @@ describe('link', () => {
     expect(entryPointScript('/short', python, 'm', 'a.b').split('\n')[0]).toBe(
       '#!/short/bin/python3.11',
     );
+  });
+
+  it("writes entry points with conda's exact template", () => {
+    const python = { version: '3.11', sitePackages: 'lib/python3.11/site-packages' };
+    expect(entryPointScript('/env', python, 'pkg.mod', 'func')).toBe(
+      [
+        '#!/env/bin/python3.11',
+        '# -*- coding: utf-8 -*-',
+        'import re',
+        'import sys',
+        'from pkg.mod import func',
+        "if __name__ == '__main__':",
+        "    sys.argv[0] = re.sub(r'(-script\\.pyw?|\\.exe)?$', '', sys.argv[0])",
+        '    sys.exit(func())',
+        '',
+      ].join('\n'),
+    );
+    // `module:Class.method` imports the class and calls the method (as conda does).
+    const method = entryPointScript('/env', python, 'pkg.mod', 'Tool.main');
+    expect(method).toContain('from pkg.mod import Tool\n');
+    expect(method).toContain('    sys.exit(Tool.main())\n');
   });
 
   it('reads old-style metadata (info/files, has_prefix, no_link)', async () => {
@@ -388,6 +461,56 @@ describe('link', () => {
       JSON.stringify({ paths_version: 1, paths: [{ _path: 'share/ok', path_type: 'fifo' }] }),
     );
     await expect(readPackageMetadata(pkg)).rejects.toMatchObject({ code: 'ERR_CORRUPT_ARCHIVE' });
+  });
+
+  it("refuses a package that writes through another package's softlinks out of the prefix", async () => {
+    // Each link is inside as text; together `d -> a/..` with `a -> .` is the prefix's parent.
+    const links = join(work, 'pkg-links');
+    await mkdir(links, { recursive: true });
+    await symlink('.', join(links, 'a'));
+    await symlink('a/..', join(links, 'd'));
+    await putPaths(links, [
+      { _path: 'a', path_type: 'softlink' },
+      { _path: 'd', path_type: 'softlink' },
+    ]);
+    const writer = join(work, 'pkg-writer');
+    await put(writer, 'd/escaped-by-link.txt', 'x');
+    await putPaths(writer, [
+      { _path: 'd/escaped-by-link.txt', path_type: 'hardlink', no_link: true },
+    ]);
+    const prefix = join(work, 'prefix-links', 'env');
+    const plan = await planLink(
+      locked('links'),
+      links,
+      await readPackageMetadata(links),
+      undefined,
+    );
+    await executeLink(plan, prefix, undefined);
+    const second = await planLink(
+      locked('writer'),
+      writer,
+      await readPackageMetadata(writer),
+      undefined,
+    );
+    await expect(executeLink(second, prefix, undefined)).rejects.toMatchObject({
+      code: 'ERR_UNSAFE_PATH',
+      message: expect.stringContaining('leads outside the prefix'),
+    });
+    expect(await exists(join(prefix, '..', 'escaped-by-link.txt'))).toBe(false);
+  });
+
+  it("refuses a path below the package's own softlink", async () => {
+    const pkg = join(work, 'pkg-below');
+    await put(pkg, 'real/x.txt', 'x');
+    await mkdir(join(pkg, 'real'), { recursive: true });
+    await symlink('real', join(pkg, 'alias'));
+    await putPaths(pkg, [
+      { _path: 'alias', path_type: 'softlink' },
+      { _path: 'alias/x.txt', path_type: 'hardlink' },
+    ]);
+    await expect(
+      planLink(locked('below'), pkg, await readPackageMetadata(pkg), undefined),
+    ).rejects.toMatchObject({ code: 'ERR_UNSAFE_PATH', message: expect.stringMatching(/below/) });
   });
 
   it("writes history specs that Python's literal_eval reads back", () => {

@@ -22,10 +22,14 @@ import {
   utimesSync,
   writeSync,
 } from 'node:fs';
-import { lstat, open, realpath } from 'node:fs/promises';
-import { posix } from 'node:path';
+import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
+import {
+  ArchiveEntryGuard,
+  findEscapingSymlink,
+  normalizeArchivePath,
+} from '@poncho/core/archive-paths';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import { Parser, type ReadEntry } from 'tar';
 import { RunnerExitCode } from './exit-codes.js';
@@ -90,7 +94,7 @@ export async function extractTarball(
   options: ExtractOptions = {},
 ): Promise<void> {
   const compression = await detectCompression(tarball);
-  const writer = new EntryWriter(dest);
+  const writer = new EntryWriter(dest, tarball);
   const parser = new Parser({ strict: true });
   const source = createReadStream(tarball, { highWaterMark: 1024 * 1024 });
   const streams: Readable[] = [source];
@@ -157,12 +161,12 @@ export async function extractTarball(
   } catch (error) {
     throw writeError(error, tarball, dest);
   }
-  await writer.guard.checkLinksOnDisk(dest, tarball);
+  await writer.guard.checkLinksOnDisk(dest);
 }
 
 /** Writes accepted entries with synchronous file-system calls. */
 class EntryWriter {
-  readonly guard = new EntryGuard();
+  readonly guard: EntryGuard;
   failure: unknown;
   onError: (error: unknown) => void = () => {};
   private readonly madeDirs = new Set<string>(['']);
@@ -170,7 +174,12 @@ class EntryWriter {
   private readonly dirTimes: Array<[string, Date]> = [];
   private openFd: number | undefined;
 
-  constructor(private readonly root: string) {}
+  constructor(
+    private readonly root: string,
+    tarball: string,
+  ) {
+    this.guard = new EntryGuard(tarball);
+  }
 
   write(entry: ReadEntry): void {
     if (this.failure !== undefined || !this.guard.accept(entry)) {
@@ -203,7 +212,7 @@ class EntryWriter {
   }
 
   private create(entry: ReadEntry): void {
-    const path = normalizeEntryPath(entry.path) ?? '';
+    const path = normalizeArchivePath(entry.path) ?? '';
     const abs = path === '' ? this.root : `${this.root}/${path}`;
     const mode = (entry.mode ?? 0o644) & 0o1777; // setuid and setgid dropped
     switch (entry.type) {
@@ -221,7 +230,7 @@ class EntryWriter {
       case 'Link': {
         this.makeParent(path);
         this.removeFile(abs);
-        linkSync(`${this.root}/${normalizeEntryPath(String(entry.linkpath))}`, abs);
+        linkSync(`${this.root}/${normalizeArchivePath(String(entry.linkpath))}`, abs);
         entry.resume();
         return;
       }
@@ -234,7 +243,8 @@ class EntryWriter {
         entry.on('data', (chunk: Buffer) => {
           if (this.openFd !== fd) return;
           try {
-            writeSync(fd, chunk);
+            // writeSync may write less than asked (a full disk, a signal): loop until done.
+            for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
           } catch (error) {
             this.fail(error);
           }
@@ -343,25 +353,21 @@ function decompressorExit(
 }
 
 /**
- * Checks each entry before node-tar writes it (node-tar has its own checks, which skip
- * entries with a warning; ours refuse the whole archive with a clear reason).
+ * Checks each entry before it is written, by the rules shared with the creator's package
+ * extraction (@poncho/core/archive-paths); the first refusal stops the whole archive.
  */
 class EntryGuard {
   violation: PonchoError | undefined;
-  private readonly files = new Set<string>();
-  private readonly symlinks = new Map<string, string>();
+  private readonly rules = new ArchiveEntryGuard();
+
+  constructor(private readonly tarball: string) {}
 
   accept(entry: ReadEntry): boolean {
     if (this.violation) return false;
-    const reason = this.check(entry);
+    const reason = this.rules.check(entry);
     if (reason) {
-      this.violation = new PonchoError(
-        'ERR_ENV_UNSAFE',
-        `refusing to unpack: entry '${entry.path}' ${reason}`,
-        {
-          hint: 'The tarball is damaged or malicious; only use environments made by poncho_package_create or conda-pack.',
-          exitCode: RunnerExitCode.environment,
-        },
+      this.violation = unsafe(
+        `refusing to unpack ${this.tarball}: entry '${entry.path}' ${reason}`,
       );
       return false;
     }
@@ -370,116 +376,20 @@ class EntryGuard {
     return true;
   }
 
-  private check(entry: ReadEntry): string | undefined {
-    const raw = entry.path;
-    if (raw.startsWith('/')) return 'has an absolute path';
-    if (raw.split('/').includes('..')) return "has a path with '..'";
-    const path = normalizeEntryPath(raw) ?? '';
-    if (path !== '' && this.belowSymlink(path)) return 'lies below a symbolic link';
-    switch (entry.type) {
-      case 'File':
-      case 'OldFile':
-      case 'ContiguousFile':
-        this.files.add(path);
-        this.symlinks.delete(path);
-        return undefined;
-      case 'Directory':
-      case 'GNUDumpDir':
-        this.symlinks.delete(path);
-        return undefined;
-      case 'SymbolicLink': {
-        const target = String(entry.linkpath ?? '');
-        if (target === '') return 'is a symbolic link without a target';
-        if (target.startsWith('/')) return `is a symbolic link to an absolute path (${target})`;
-        const resolved = normalizeEntryPath(posix.join(posix.dirname(path), target));
-        if (resolved === undefined)
-          return `is a symbolic link that points outside the environment (${target})`;
-        this.symlinks.set(path, target);
-        this.files.delete(path);
-        return undefined;
-      }
-      case 'Link': {
-        const target = String(entry.linkpath ?? '');
-        const resolved =
-          target.startsWith('/') || target.split('/').includes('..')
-            ? undefined
-            : normalizeEntryPath(target);
-        if (resolved === undefined)
-          return `is a hard link that points outside the environment (${target})`;
-        if (!this.files.has(resolved))
-          return `is a hard link to '${target}', which is not a file of the archive`;
-        this.files.add(path);
-        return undefined;
-      }
-      case 'CharacterDevice':
-      case 'BlockDevice':
-        return 'is a device file';
-      case 'FIFO':
-        return 'is a FIFO';
-      default:
-        // Metadata entries (pax and GNU long-name headers) never reach the filter.
-        return `has an unsupported type (${entry.type})`;
-    }
-  }
-
-  private belowSymlink(path: string): boolean {
-    if (this.symlinks.size === 0) return false;
-    let at = path.indexOf('/');
-    while (at >= 0) {
-      if (this.symlinks.has(path.slice(0, at))) return true;
-      at = path.indexOf('/', at + 1);
-    }
-    return false;
-  }
-
-  /**
-   * After extraction: every symbolic link must resolve inside `root` on disk (a target such as
-   * `a/..` looks harmless as text but leaves the root when `a` is itself a link to `..`).
-   * Dangling links are allowed only without `..` in their target.
-   */
-  async checkLinksOnDisk(root: string, tarball: string): Promise<void> {
-    if (this.symlinks.size === 0) return;
-    const realRoot = await realpath(root);
-    for (const [path, target] of this.symlinks) {
-      const abs = posix.join(root, path);
-      try {
-        if (!(await lstat(abs)).isSymbolicLink()) continue; // replaced by a later entry
-      } catch {
-        continue;
-      }
-      let resolved: string | undefined;
-      try {
-        resolved = await realpath(abs);
-      } catch {
-        resolved = undefined; // dangling (or a loop)
-      }
-      const inside =
-        resolved === undefined
-          ? !target.split('/').includes('..')
-          : resolved === realRoot || resolved.startsWith(`${realRoot}/`);
-      if (!inside) {
-        throw new PonchoError(
-          'ERR_ENV_UNSAFE',
-          `refusing to unpack ${tarball}: symbolic link '${path}' -> '${target}' resolves outside the environment`,
-          {
-            hint: 'The tarball is damaged or malicious; only use environments made by poncho_package_create or conda-pack.',
-            exitCode: RunnerExitCode.environment,
-          },
-        );
-      }
+  /** After extraction: every symbolic link must resolve inside `root` on disk. */
+  async checkLinksOnDisk(root: string): Promise<void> {
+    const escaping = await findEscapingSymlink(root, this.rules.symlinks);
+    if (escaping) {
+      throw unsafe(
+        `refusing to unpack ${this.tarball}: symbolic link '${escaping.path}' -> '${escaping.target}' resolves outside the environment`,
+      );
     }
   }
 }
 
-/** `a/./b/` -> `a/b`; undefined when `..` would climb above the root. */
-function normalizeEntryPath(path: string): string | undefined {
-  const out: string[] = [];
-  for (const part of path.split('/')) {
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (out.length === 0) return undefined;
-      out.pop();
-    } else out.push(part);
-  }
-  return out.join('/');
+function unsafe(message: string): PonchoError {
+  return new PonchoError('ERR_ENV_UNSAFE', message, {
+    hint: 'The tarball is damaged or malicious; only use environments made by poncho_package_create or conda-pack.',
+    exitCode: RunnerExitCode.environment,
+  });
 }

@@ -63,6 +63,7 @@ function spawnError(
     );
   }
   return new PonchoError('ERR_COMMAND_START', `cannot start ${command}: ${error.message}`, {
+    hint: 'The system refused to start it: check the limits on processes, memory and open files (ulimit -a).',
     exitCode: RunnerExitCode.notExecutable,
     cause: error,
   });

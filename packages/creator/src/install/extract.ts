@@ -1,26 +1,25 @@
 /**
  * Extracting conda archives into a folder: `.conda` (a stored zip holding `pkg-*.tar.zst` and
  * `info-*.tar.zst`) and `.tar.bz2`, decompressed as decompress.ts decides (the zstd/bzip2 tools,
- * else JavaScript decoders: Node 20's zlib has no zstd). Every tar entry is checked before it is written: no absolute or `..` path,
- * no link leading out, no device files. Any failure is ERR_UNSAFE_PATH or ERR_CORRUPT_ARCHIVE.
+ * else JavaScript decoders: Node 20's zlib has no zstd). Every tar entry is checked before it is
+ * written by the rules shared with the runner (@poncho/core/archive-paths): no absolute or `..`
+ * path, no link leading out, nothing below or over a link, no device files; setuid and setgid
+ * bits are dropped. Any failure is ERR_UNSAFE_PATH or ERR_CORRUPT_ARCHIVE.
  */
 import { createReadStream } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { ArchiveEntryGuard, findEscapingSymlink } from '@poncho/core/archive-paths';
 import { isPonchoError, PonchoError } from '@poncho/core/errors';
 import { type ReadEntry, x as tarExtract } from 'tar';
 import yauzl from 'yauzl';
 import { type Compression, decoder } from './decompress.js';
-import { assertSafeRelativePath, assertSafeSymlink } from './safe-path.js';
 
-const ALLOWED_TYPES = new Set([
-  'File',
-  'OldFile',
-  'ContiguousFile',
-  'Directory',
-  'SymbolicLink',
-  'Link',
-]);
+function unsafeEntry(archive: string, what: string): PonchoError {
+  return new PonchoError('ERR_UNSAFE_PATH', `refusing archive ${archive}: ${what}`, {
+    hint: 'The package is malformed or malicious; do not use it (report it to the channel owner).',
+  });
+}
 
 function corrupt(archive: string, error: unknown, format?: Compression): PonchoError {
   if (isPonchoError(error)) return error;
@@ -42,37 +41,25 @@ async function extractTarStream(
   compression: Compression,
   dest: string,
   archive: string,
+  guard: ArchiveEntryGuard,
 ): Promise<void> {
   const decode = decoder(compression);
   let refusal: PonchoError | undefined;
-  const where = `archive ${archive}`;
-  const check = (path: string, entry: ReadEntry): boolean => {
+  const check = (entry: ReadEntry): boolean => {
     if (refusal) return false;
-    try {
-      if (!ALLOWED_TYPES.has(entry.type)) {
-        throw new PonchoError(
-          'ERR_UNSAFE_PATH',
-          `refusing ${where}: entry "${path}" is a ${entry.type}, not a file, folder or link`,
-          {
-            hint: 'The package is malformed or malicious; do not use it.',
-          },
-        );
-      }
-      const safe = assertSafeRelativePath(entry.path, where);
-      if (entry.type === 'SymbolicLink') assertSafeSymlink(safe, entry.linkpath ?? '', where);
-      if (entry.type === 'Link')
-        assertSafeRelativePath(entry.linkpath ?? '', `${where} (hard link "${safe}")`);
+    const reason = guard.check(entry);
+    if (reason === undefined) {
+      if (typeof entry.mode === 'number') entry.mode &= ~0o6000;
       return true;
-    } catch (error) {
-      refusal = error as PonchoError;
-      return false;
     }
+    refusal = unsafeEntry(archive, `entry "${entry.path}" ${reason}`);
+    return false;
   };
   const unpack = tarExtract({
     cwd: dest,
     strict: true,
     preserveOwner: false,
-    filter: (path, entry) => check(path, entry as ReadEntry),
+    filter: (_path, entry) => check(entry as ReadEntry),
   });
   try {
     await pipeline([source, decode.stream, unpack]);
@@ -103,7 +90,11 @@ function openZip(path: string): Promise<yauzl.ZipFile> {
   });
 }
 
-async function extractConda(archive: string, dest: string): Promise<void> {
+async function extractConda(
+  archive: string,
+  dest: string,
+  guard: ArchiveEntryGuard,
+): Promise<void> {
   let zip: yauzl.ZipFile;
   try {
     zip = await openZip(archive);
@@ -129,7 +120,7 @@ async function extractConda(archive: string, dest: string): Promise<void> {
           fail(error);
           return;
         }
-        extractTarStream(stream, 'zstd', dest, `${archive} (${entry.fileName})`).then(
+        extractTarStream(stream, 'zstd', dest, `${archive} (${entry.fileName})`, guard).then(
           () => zip.readEntry(),
           (extractError) => {
             zip.close();
@@ -151,13 +142,26 @@ async function extractConda(archive: string, dest: string): Promise<void> {
   }
 }
 
-/** Extracts a `.conda` or `.tar.bz2` archive into the existing folder `dest`. */
+/**
+ * Extracts a `.conda` or `.tar.bz2` archive into the existing folder `dest`. The entry checks run
+ * as the tar streams are read; the symbolic links are checked again on disk at the end (a link
+ * can leave the folder through another link, which its text alone does not show).
+ */
 export async function extractArchive(archive: string, dest: string): Promise<void> {
-  if (archive.endsWith('.conda')) return extractConda(archive, dest);
-  if (archive.endsWith('.tar.bz2')) {
-    return extractTarStream(createReadStream(archive), 'bzip2', dest, archive);
+  const guard = new ArchiveEntryGuard();
+  if (archive.endsWith('.conda')) await extractConda(archive, dest, guard);
+  else if (archive.endsWith('.tar.bz2'))
+    await extractTarStream(createReadStream(archive), 'bzip2', dest, archive, guard);
+  else {
+    throw new PonchoError('ERR_CORRUPT_ARCHIVE', `unknown package archive format: ${archive}`, {
+      hint: 'Conda packages end in .conda or .tar.bz2.',
+    });
   }
-  throw new PonchoError('ERR_CORRUPT_ARCHIVE', `unknown package archive format: ${archive}`, {
-    hint: 'Conda packages end in .conda or .tar.bz2.',
-  });
+  const escaping = await findEscapingSymlink(dest, guard.symlinks);
+  if (escaping) {
+    throw unsafeEntry(
+      archive,
+      `symlink "${escaping.path}" -> "${escaping.target}" resolves outside the destination`,
+    );
+  }
 }

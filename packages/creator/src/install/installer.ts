@@ -4,11 +4,12 @@
  * timed on its own; within a phase packages run in parallel with a bound.
  */
 
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { findEscapingSymlink } from '@poncho/core/archive-paths';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { Lock } from '@poncho/core/lock';
+import { Lock, type LockedPackage } from '@poncho/core/lock';
 import { compilePython } from './compile.js';
 import {
   assertPrefixFits,
@@ -180,7 +181,7 @@ export async function installLock(
 
   // Link: plan (and check) everything first, so a bad package fails before the prefix is touched.
   const linkStart = performance.now();
-  const python = pythonLayout(packages);
+  const python = pythonLayout(packages, await pythonSitePackagesPath(pkgsDir, packages));
   const plans: LinkPlan[] = [];
   for (const pkg of packages) {
     const dir = extractedPackageDir(pkgsDir, pkg);
@@ -196,6 +197,22 @@ export async function installLock(
       signal?.throwIfAborted();
       linked.push(await executeLink(plan, prefix, python));
       progress.done();
+    }
+    // Each softlink was checked as text; together they may still lead out (`d -> a/..` with
+    // `a -> .`), which only the file system can tell once all packages are linked.
+    const softlinks = plans.flatMap((plan) =>
+      plan.paths.flatMap(
+        (p): Array<[string, string]> =>
+          p.linkTarget === undefined ? [] : [[p.target, p.linkTarget]],
+      ),
+    );
+    const escaping = await findEscapingSymlink(prefix, softlinks);
+    if (escaping) {
+      throw new PonchoError(
+        'ERR_UNSAFE_PATH',
+        `refusing the environment ${prefix}: symlink "${escaping.path}" -> "${escaping.target}" resolves outside the prefix`,
+        { hint: 'A package of this environment is malformed or malicious; do not use it.' },
+      );
     }
     let compileMs = 0;
     if (resolved.compile && python && lock.platform === hostPlatform()) {
@@ -241,6 +258,21 @@ export async function installLock(
     else await emptyFolder(prefix);
     throw error;
   }
+}
+
+/** The python record's own `python_site_packages_path`, if it has one (from its index.json). */
+async function pythonSitePackagesPath(
+  pkgsDir: string,
+  packages: LockedPackage[],
+): Promise<string | undefined> {
+  const python = packages.find((p) => p.name === 'python');
+  if (!python) return undefined;
+  const index = join(extractedPackageDir(pkgsDir, python), 'info', 'index.json');
+  const record = JSON.parse(await readFile(index, 'utf8').catch(() => '{}')) as {
+    python_site_packages_path?: unknown;
+  };
+  const path = record.python_site_packages_path;
+  return typeof path === 'string' && path !== '' ? path : undefined;
 }
 
 async function emptyFolder(dir: string): Promise<void> {

@@ -14,11 +14,13 @@ import {
   mkdir,
   readFile,
   readlink,
+  realpath,
   rm,
   symlink,
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { isInsideOnDisk } from '@poncho/core/archive-paths';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import type { LockedPackage } from '@poncho/core/lock';
 import { replaceBinaryPrefix, replaceTextPrefix } from '@poncho/core/relocate';
@@ -80,13 +82,23 @@ export interface LinkPlan {
   entryPoints: Array<{ command: string; module: string; func: string }>;
 }
 
-/** The python layout of the environment, from the python package in the lock. */
-export function pythonLayout(packages: LockedPackage[]): PythonLayout | undefined {
+/**
+ * The python layout of the environment, from the python package in the lock. A python record
+ * may name its own site-packages (`python_site_packages_path`, e.g. free-threaded builds'
+ * `lib/python3.13t/site-packages`); conda then maps noarch: python packages there.
+ */
+export function pythonLayout(
+  packages: LockedPackage[],
+  sitePackagesPath?: string,
+): PythonLayout | undefined {
   const python = packages.find((p) => p.name === 'python');
   const match = python ? /^(\d+)\.(\d+)/.exec(python.version) : null;
   if (!match) return undefined;
   const version = `${match[1]}.${match[2]}`;
-  return { version, sitePackages: `lib/python${version}/site-packages` };
+  const sitePackages = sitePackagesPath
+    ? assertSafeRelativePath(sitePackagesPath, `python_site_packages_path of ${python?.fileName}`)
+    : `lib/python${version}/site-packages`;
+  return { version, sitePackages };
 }
 
 function mapNoarchPython(path: string, python: PythonLayout): string {
@@ -139,6 +151,20 @@ export async function planLink(
       assertSafeSymlink(targetRel, planned.linkTarget, where);
     }
     paths.push(planned);
+  }
+  // A path below one of the package's own softlinks would be written wherever the link points
+  // (and, linked in parallel, might race with the link's creation): refused, as in archives.
+  const softlinks = new Set(paths.filter((p) => p.linkTarget !== undefined).map((p) => p.target));
+  for (const { target } of paths) {
+    for (let at = target.indexOf('/'); at >= 0; at = target.indexOf('/', at + 1)) {
+      if (softlinks.has(target.slice(0, at))) {
+        throw new PonchoError(
+          'ERR_UNSAFE_PATH',
+          `refusing ${where}: "${target}" lies below the package's own symlink "${target.slice(0, at)}"`,
+          { hint: 'The package is malformed or malicious; do not use it.' },
+        );
+      }
+    }
   }
   const entryPoints = (metadata.noarch?.entryPoints ?? []).map((spec) => {
     const match = ENTRY_POINT.exec(spec);
@@ -228,8 +254,19 @@ export async function executeLink(
   python: PythonLayout | undefined,
 ): Promise<LinkedPackage> {
   const made = new Set<string>();
+  await mkdir(prefix, { recursive: true });
+  const realPrefix = await realpath(prefix);
   const ensureDir = async (dir: string) => {
     if (made.has(dir)) return;
+    // The paths were checked as text; an earlier package's softlinks could still lead a folder
+    // out of the prefix (`d -> a/..` with `a -> .`), so the folder is checked on disk too.
+    if (!(await isInsideOnDisk(realPrefix, dir))) {
+      throw new PonchoError(
+        'ERR_UNSAFE_PATH',
+        `refusing package ${plan.pkg.fileName}: ${dir} leads outside the prefix ${prefix} through a symlink`,
+        { hint: 'A package of this environment is malformed or malicious; do not use it.' },
+      );
+    }
     await mkdir(dir, { recursive: true });
     made.add(dir);
   };

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '@poncho/core/fs';
 import type { LockedPackage } from '@poncho/core/lock';
 import type { LinkedPackage } from './link.js';
-import { packageStem } from './package-cache.js';
+import { packageStem, withLockedFields } from './package-cache.js';
 
 /** The package name a match spec talks about (`numpy >=1.2` -> numpy, `conda-forge::x=1` -> x). */
 export function specName(spec: string): string {
@@ -30,20 +30,7 @@ export async function writeCondaMeta(
   ) as Record<string, unknown>;
   const requested = requestedSpecs.find((s) => specName(s) === pkg.name.toLowerCase());
   const record: Record<string, unknown> = {
-    ...index,
-    name: pkg.name,
-    version: pkg.version,
-    build: pkg.build,
-    build_number: pkg.buildNumber,
-    channel: pkg.channel,
-    subdir: pkg.subdir,
-    fn: pkg.fileName,
-    url: pkg.url,
-    sha256: pkg.sha256,
-    md5: pkg.md5 ?? index.md5,
-    size: pkg.size ?? index.size,
-    depends: pkg.depends,
-    constrains: pkg.constrains ?? index.constrains ?? [],
+    ...withLockedFields(index, pkg),
     license: pkg.license ?? index.license,
     timestamp: pkg.timestamp ?? index.timestamp,
     ...(pkg.noarch ? { noarch: pkg.noarch } : {}),

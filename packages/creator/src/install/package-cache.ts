@@ -268,6 +268,17 @@ async function repodataRecord(dir: string, pkg: LockedPackage): Promise<Record<s
       },
     );
   }
+  return withLockedFields(index, pkg);
+}
+
+/**
+ * A package record (index.json, or a cached repodata_record.json) with the fields the lock
+ * knows better: where this install got the package from and what it verified.
+ */
+export function withLockedFields(
+  index: Record<string, unknown>,
+  pkg: LockedPackage,
+): Record<string, unknown> {
   return {
     ...index,
     name: pkg.name,
