@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, utimes } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runRunner, startRunner } from './support/runner-cli.js';
+import { type RunResult, runRunner, startRunner } from './support/runner-cli.js';
 import { pythonEnvTarball } from './support/tarballs.js';
 
 let work: string;
@@ -38,6 +38,45 @@ async function until(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 3));
   }
+}
+
+/**
+ * Starts a run whose work goes into the empty folder `parent` and sends it `signal` as soon as
+ * `halfWay()` holds. On a loaded machine the run may finish before the signal lands: then
+ * `parent` is emptied and the run tried again, so the test never passes or fails on timing.
+ */
+async function stopHalfWay(
+  parent: string,
+  args: string[],
+  halfWay: () => boolean | Promise<boolean>,
+  signal: NodeJS.Signals = 'SIGKILL',
+  runEnv: NodeJS.ProcessEnv = env,
+): Promise<RunResult> {
+  for (let attempt = 1; ; attempt++) {
+    const victim = startRunner(args, { env: runEnv });
+    await until(
+      async () => victim.child.exitCode !== null || (await halfWay()),
+      'the run to get half-way',
+    );
+    victim.child.kill(signal);
+    const result = await victim.result;
+    // A run that finished first exits 0 (the command is `true`); a stopped one never does.
+    if (result.signal === signal || result.code !== 0) return result;
+    if (attempt === 3)
+      throw new Error(`the run always finished before ${signal}: ${result.stderr}`);
+    await rm(parent, { recursive: true, force: true });
+    await mkdir(parent);
+  }
+}
+
+/**
+ * Makes a dead run's lock look older than the stale time, as it would after waiting (the
+ * take-over itself is what the next run proves; the 10 s wait proves nothing more).
+ */
+async function ageLock(lock: string): Promise<void> {
+  expect(existsSync(lock)).toBe(true);
+  const old = new Date(Date.now() - 60_000);
+  await utimes(lock, old, old);
 }
 
 describe('16 runs at once on one cold --unpack-to folder', () => {
@@ -81,22 +120,20 @@ describe('a run killed half-way', () => {
     const parent = join(work, 'killed-extract');
     await mkdir(parent);
     const dir = join(parent, 'env');
-    const victim = startRunner(['-e', manifestTarball, '-d', dir, 'true'], { env });
-    // Wait until extraction is under way (the stdlib folder is being filled).
-    await until(async () => {
+    // Killed once extraction is under way (the stdlib folder is being filled).
+    await stopHalfWay(parent, ['-e', manifestTarball, '-d', dir, 'true'], async () => {
       const staging = (await readdir(parent)).find((name) =>
         name.startsWith('.env.poncho-staging-'),
       );
       return staging !== undefined && existsSync(join(parent, staging, 'lib', 'python3.11'));
-    }, 'the staging folder to fill');
-    victim.child.kill('SIGKILL');
-    await victim.result;
+    });
     expect(existsSync(join(dir, '.poncho', 'unpacked.json'))).toBe(false);
     expect((await readdir(parent)).some((name) => name.startsWith('.env.poncho-staging-'))).toBe(
       true,
     );
 
-    // The dead run's lock goes stale (10 s) and is taken over.
+    // The dead run's lock goes stale and is taken over (aged here rather than waited for).
+    await ageLock(join(parent, '.env.poncho-lock'));
     const next = await runRunner(['--debug', '-e', manifestTarball, '-d', dir, 'whereami'], {
       env,
     });
@@ -110,15 +147,13 @@ describe('a run killed half-way', () => {
     const parent = join(work, 'killed-conda-unpack');
     await mkdir(parent);
     const dir = join(parent, 'env');
-    const victim = startRunner(['-e', condaUnpackTarball, '-d', dir, 'true'], { env });
-    await until(
-      () => existsSync(join(dir, '.poncho', 'unpacking.json')),
-      'the journal of the in-place step',
+    // Killed while the journal of the in-place step exists.
+    await stopHalfWay(parent, ['-e', condaUnpackTarball, '-d', dir, 'true'], () =>
+      existsSync(join(dir, '.poncho', 'unpacking.json')),
     );
-    victim.child.kill('SIGKILL');
-    await victim.result;
     expect(existsSync(join(dir, '.poncho', 'unpacked.json'))).toBe(false);
 
+    await ageLock(join(parent, '.env.poncho-lock'));
     const next = await runRunner(['--debug', '-e', condaUnpackTarball, '-d', dir, 'whereami'], {
       env,
     });
@@ -135,15 +170,16 @@ describe('a run stopped by a signal while it unpacks', () => {
   it('removes its temporary folder and exits 128+N (SIGTERM)', async () => {
     const runTmp = join(work, 'signal-tmp');
     await mkdir(runTmp);
-    const victim = startRunner(['-e', manifestTarball, 'true'], {
-      env: { ...env, TMPDIR: runTmp },
-    });
-    await until(async () => {
-      const [temp] = await readdir(runTmp);
-      return temp !== undefined && existsSync(join(runTmp, temp, 'lib', 'python3.11'));
-    }, 'the temporary folder to fill');
-    victim.child.kill('SIGTERM');
-    const result = await victim.result;
+    const result = await stopHalfWay(
+      runTmp,
+      ['-e', manifestTarball, 'true'],
+      async () => {
+        const [temp] = await readdir(runTmp);
+        return temp !== undefined && existsSync(join(runTmp, temp, 'lib', 'python3.11'));
+      },
+      'SIGTERM',
+      { ...env, TMPDIR: runTmp },
+    );
     expect(result.code).toBe(143);
     expect(result.stderr).toContain('interrupted by SIGTERM');
     expect(await readdir(runTmp)).toEqual([]);
@@ -152,15 +188,17 @@ describe('a run stopped by a signal while it unpacks', () => {
   it('removes its staging folder and lock, leaving no --unpack-to folder (SIGINT)', async () => {
     const parent = join(work, 'signal-kept');
     await mkdir(parent);
-    const victim = startRunner(['-e', manifestTarball, '-d', join(parent, 'env'), 'true'], { env });
-    await until(async () => {
-      const staging = (await readdir(parent)).find((name) =>
-        name.startsWith('.env.poncho-staging-'),
-      );
-      return staging !== undefined && existsSync(join(parent, staging, 'lib', 'python3.11'));
-    }, 'the staging folder to fill');
-    victim.child.kill('SIGINT');
-    const result = await victim.result;
+    const result = await stopHalfWay(
+      parent,
+      ['-e', manifestTarball, '-d', join(parent, 'env'), 'true'],
+      async () => {
+        const staging = (await readdir(parent)).find((name) =>
+          name.startsWith('.env.poncho-staging-'),
+        );
+        return staging !== undefined && existsSync(join(parent, staging, 'lib', 'python3.11'));
+      },
+      'SIGINT',
+    );
     expect(result.code).toBe(130);
     expect(await readdir(parent)).toEqual([]);
   });

@@ -56,9 +56,15 @@ with open(out_path, "w") as f:
 print("DONE", len(results), flush=True)
 `;
 
+// Each task waits (bounded) until both workers have an unpacked environment: on a loaded
+// machine the first worker could otherwise finish every task before the second one connects.
 const TASK = `
-import json, os, sys
+import glob, json, os, sys, time
 n = int(sys.argv[1])
+work = os.path.dirname(os.path.dirname(os.path.dirname(sys.prefix)))
+deadline = time.time() + 60
+while len(glob.glob(os.path.join(work, "worker*", "*", "poncho-env", ".poncho", "unpacked.json"))) < 2 and time.time() < deadline:
+    time.sleep(0.05)
 marker = json.load(open(os.path.join(sys.prefix, ".poncho", "unpacked.json")))
 print("RESULT", n, n * n, sys.prefix, marker["pid"])
 `;
