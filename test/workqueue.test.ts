@@ -126,7 +126,7 @@ describe.skipIf(!available)('Work Queue', () => {
     );
     await writeFile(join(work, 'manager.py'), MANAGER);
     await writeFile(join(work, 'task.py'), TASK);
-    const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+    const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
     delete env.PYTHONPATH;
     delete env.PYTHONHOME;
 

@@ -258,10 +258,11 @@ describe('repodata cache over HTTP', () => {
   });
 
   it('revalidates with ETag and Last-Modified, getting 304 instead of the body', async () => {
-    for (const validator of [
+    const validators: Record<string, string>[] = [
       { etag: '"v1"' },
       { 'last-modified': 'Wed, 01 Jan 2025 00:00:00 GMT' },
-    ]) {
+    ];
+    for (const validator of validators) {
       headers = { 'cache-control': 'max-age=0', ...validator };
       const cacheDir = join(work, `http-${Object.keys(validator)[0]}`);
       hits = [];
