@@ -198,6 +198,40 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     expect(sha256(tarball())).toBe(firstSha);
   });
 
+  it('a checkout in another folder computes the same task hashes (a shared cache would hit)', async () => {
+    /** The task hashes Nx stored in a workspace's cache folder. */
+    const hashes = (root: string) =>
+      readdirSync(join(root, '.nx-cache')).filter((name) => /^\d+$/.test(name));
+    // A folder channel relative to poncho.json, as examples/myapp has: the spec must keep it so.
+    const relativeChannel = (root: string) => {
+      symlinkSync(channel, join(root, 'channel'));
+      writeConfig({ channels: ['../channel'] });
+    };
+    const first = ws;
+    relativeChannel(first);
+    const before = new Set(hashes(first));
+    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
+    expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.channels).toEqual(['../channel']);
+    const firstHashes = hashes(first).filter((hash) => !before.has(hash));
+    expect(firstHashes).toHaveLength(2);
+
+    ws = mkdtempSync(join(tmpdir(), 'poncho-nx-e2e-other-checkout-'));
+    try {
+      for (const file of ['package.json', 'nx.json', '.gitignore'])
+        cpSync(join(first, file), join(ws, file));
+      linkNodeModules();
+      cpSync(join(first, 'app'), join(ws, 'app'), { recursive: true });
+      relativeChannel(ws);
+      await run('git', ['init', '-q'], { cwd: ws });
+      expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
+      expect(hashes(ws).sort()).toEqual(firstHashes.sort());
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+      ws = first;
+      writeConfig();
+    }
+  });
+
   it('a comment-only edit re-runs analyze-env but pack-env is a cache hit', async () => {
     const main = join(ws, 'app/main.py');
     writeFileSync(main, `# a comment that changes no import\n${readFileSync(main, 'utf8')}`);

@@ -36,12 +36,26 @@ export function outputPaths(projectRoot: string): { spec: string; tarball: strin
 }
 
 /**
- * The version of a package as resolved from the workspace root: a `runtime` input, so upgrading
- * the analyzer or the creator invalidates the cached spec or tarball. Only the command's output
- * is hashed.
+ * The versions of packages as resolved from the workspace root, as one `runtime` input (one
+ * process): upgrading the analyzer, the creator or this plugin (whose executors decide what the
+ * spec holds and how the creator is called) invalidates the cached spec or tarball. The output
+ * is `name@version` words, the same in every checkout.
  */
-export function versionOf(packageName: string): string {
-  return `node -p "require('${packageName}/package.json').version"`;
+export function versionOf(...packageNames: string[]): string {
+  const list = packageNames.map((name) => `'${name}'`).join(',');
+  return `node -p "[${list}].map((n) => n + '@' + require(n + '/package.json').version).join(' ')"`;
+}
+
+/**
+ * versionOf, plus the machine's OS and CPU: without a `platform` in poncho.json the tarball is
+ * built for the machine that runs the task, so a cache shared by Linux CI and a Mac laptop must
+ * not hand one's tarball to the other.
+ */
+export function versionAndHostOf(...packageNames: string[]): string {
+  return versionOf(...packageNames).replace(
+    /"$/,
+    ` + ' ' + process.platform + '-' + process.arch"`,
+  );
 }
 
 const PACKAGE = '@poncho/nx-plugin';
@@ -84,7 +98,7 @@ export function createNodesForConfigFile(
     inputs: [
       '{projectRoot}/**/*.py',
       `{projectRoot}/${CONFIG_FILE_NAME}`,
-      { runtime: versionOf('@poncho/analyzer') },
+      { runtime: versionOf('@poncho/analyzer', PACKAGE) },
       // Without a pythonVersion, the analyzer targets the python3 on PATH: then it is an input.
       ...(typeof config.pythonVersion === 'string' ? [] : [{ runtime: PYTHON3_VERSION }]),
       // Without this, Nx would hash every npm package of the workspace for a third-party
@@ -112,7 +126,12 @@ export function createNodesForConfigFile(
       // The spec only, not the sources: a comment-only edit re-runs analyze but not pack.
       { dependentTasksOutputFiles: '**/*.json' },
       `{projectRoot}/${CONFIG_FILE_NAME}`,
-      { runtime: versionOf('@poncho/creator') },
+      {
+        runtime:
+          typeof config.platform === 'string'
+            ? versionOf('@poncho/creator', PACKAGE)
+            : versionAndHostOf('@poncho/creator', PACKAGE),
+      },
       { externalDependencies: [] },
     ],
     outputs: [`${outDirToken}/env.tar.gz`],

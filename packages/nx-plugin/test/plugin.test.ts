@@ -1,7 +1,9 @@
+import { execSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { CreateNodesContext, TargetConfiguration } from '@nx/devkit';
 import { createNodes, createNodesV2, projectConfigJsonSchema } from '@poncho/nx-plugin';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -79,7 +81,7 @@ describe('createNodes', () => {
     expect(pack?.inputs).toEqual([
       { dependentTasksOutputFiles: '**/*.json' },
       '{projectRoot}/poncho.json',
-      { runtime: `node -p "require('@poncho/creator/package.json').version"` },
+      { runtime: expect.stringContaining('@poncho/creator') },
       { externalDependencies: [] },
     ]);
     expect(pack?.outputs).toEqual(['{workspaceRoot}/dist/{projectRoot}/env.tar.gz']);
@@ -137,6 +139,28 @@ describe('createNodes', () => {
     const python3 = { runtime: 'python3 --version 2>&1 || echo no python3' };
     expect((await targetsOf('a/poncho.json'))['analyze-env']?.inputs).toContainEqual(python3);
     expect((await targetsOf('b/poncho.json'))['analyze-env']?.inputs).not.toContainEqual(python3);
+  });
+
+  it('keys pack-env on the creator and plugin versions, and the host unless a platform is set', async () => {
+    write('a/poncho.json', '{"name": "a"}');
+    write('b/poncho.json', '{"name": "b", "platform": "linux-64"}');
+    const runtimeOutput = async (file: string) => {
+      const inputs = (await targetsOf(file))['pack-env']?.inputs ?? [];
+      const runtime = inputs.find((input) => typeof input === 'object' && 'runtime' in input);
+      // As Nx runs it: a shell command in the workspace root (here: the repository's).
+      return execSync((runtime as { runtime: string }).runtime, {
+        cwd: fileURLToPath(new URL('../../..', import.meta.url)),
+      })
+        .toString()
+        .trim();
+    };
+    const version = (name: string) =>
+      createRequire(import.meta.url)(`${name}/package.json`).version as string;
+    const versions = `@poncho/creator@${version('@poncho/creator')} @poncho/nx-plugin@${version('@poncho/nx-plugin')}`;
+    expect(await runtimeOutput('a/poncho.json')).toBe(
+      `${versions} ${process.platform}-${process.arch}`,
+    );
+    expect(await runtimeOutput('b/poncho.json')).toBe(versions);
   });
 
   it('handles a poncho.json at the workspace root', async () => {
