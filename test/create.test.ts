@@ -9,7 +9,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -420,6 +420,72 @@ describe('binary relocation and other SPEC kinds', () => {
   });
 });
 
+describe('credentials in URLs', () => {
+  it('uses them to fetch, and never shows them: logs, errors, lock file, tarball', async () => {
+    const secret = 's3cr3t-t0ken';
+    const withToken = (url: string) => url.replace('http://', `http://alice:${secret}@`);
+    const channel = withToken(served.url);
+    await writeFile(
+      join(work, 'private.json'),
+      JSON.stringify({
+        conda: { channels: [channel], dependencies: ['python=3.11', 'text-config'] },
+        http: { REFERENCE_DB: { url: withToken(`${dataUrl}/reference.dat`), type: 'file' } },
+      }),
+    );
+    const built = await create([
+      '--debug',
+      '--no-cache',
+      '--lock-file',
+      'private.lock.json',
+      'private.json',
+      'private.tar.gz',
+    ]);
+    expect(built.code).toBe(0);
+    expect(built.stderr).toContain('***@127.0.0.1');
+    const unpacked = join(work, 'private-env');
+    await mkdir(unpacked);
+    await run('tar', ['-xzf', join(work, 'private.tar.gz'), '-C', unpacked]);
+    const grep = await run('grep', [
+      '-rl',
+      secret,
+      unpacked,
+      join(work, 'private.lock.json'),
+    ]).catch((error: { code: number; stdout: string }) => error);
+    expect(grep).toMatchObject({ code: 1, stdout: '' }); // grep: no match
+    expect(built.stderr).not.toContain(secret);
+    // The lock file lost them: a rebuild needs the channel again.
+    const lock = JSON.parse(await readFile(join(work, 'private.lock.json'), 'utf8'));
+    delete lock.ponchoSpec.http;
+    await writeFile(join(work, 'private2.lock.json'), JSON.stringify(lock));
+    const without = await create(['--no-cache', 'private2.lock.json', 'private2.tar.gz']);
+    expect(without.code).toBe(1);
+    expect(without.stderr).toContain('whose credentials were left out of the lock file');
+    expect(without.stderr).toContain('--channel with USER:TOKEN@');
+    const again = await create([
+      '--no-cache',
+      '-c',
+      channel,
+      'private2.lock.json',
+      'private2.tar.gz',
+    ]);
+    expect(again.code).toBe(0);
+    expect(again.stderr).not.toContain(secret);
+    // An error naming the URL shows it without them.
+    await writeFile(
+      join(work, 'private-404.json'),
+      JSON.stringify({
+        conda: { channels: [channel], dependencies: ['python=3.11'] },
+        http: { GONE: { url: withToken(`${dataUrl}/gone.dat`), type: 'file' } },
+      }),
+    );
+    const failed = await create(['--debug', '--no-cache', 'private-404.json', 'gone.tar.gz']);
+    expect(failed.code).toBe(1);
+    expect(failed.stderr).toContain('http://***@127.0.0.1');
+    expect(failed.stderr).toContain('answered 404');
+    expect(failed.stderr).not.toContain(secret);
+  });
+});
+
 describe('failures', () => {
   it('reports a solver error, writes nothing and removes the build', async () => {
     await writeFile(
@@ -440,6 +506,11 @@ describe('failures', () => {
     const result = await create(['output.json', 'a-file/env.tar.gz']);
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/error: not a folder: .*a-file/);
+    // A name promising another format would get gzip data under a false name.
+    const zip = await create(['output.json', 'env.tar.bz2']);
+    expect(zip.code).toBe(1);
+    expect(zip.stderr).toContain('a .tar.bz2 file is not a format');
+    expect(zip.stderr).toContain('.tar.gz (or .tgz)');
   });
 
   it('names the wrong spec field, and exits 2 on a usage error', async () => {
@@ -486,6 +557,123 @@ describe('failures', () => {
     expect(stderr).toContain(`interrupted by ${signal}`);
     expect(existsSync(join(work, 'hangs.tar.gz'))).toBe(false);
     expect(await leftovers()).toEqual([]);
+  });
+
+  /** Starts a create, waits for `phase` in its log (and `until`), and kills it with SIGKILL. */
+  async function killDuring(
+    phase: string,
+    args: string[],
+    childEnv: NodeJS.ProcessEnv,
+    until: () => Promise<boolean> = async () => true,
+  ) {
+    const child = spawn(process.execPath, [CREATE, ...args], { cwd: work, env: childEnv });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    for (let i = 0; i < 2400 && child.exitCode === null; i++) {
+      if (stderr.includes(phase) && (await until())) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    expect(stderr).toContain(phase);
+    expect(child.exitCode).toBe(null);
+    child.kill('SIGKILL');
+    await new Promise((done) => child.on('exit', done));
+    return stderr;
+  }
+
+  it('recovers at once from a create killed with SIGKILL while installing or packing', async () => {
+    await writeFile(
+      join(work, 'killed.json'),
+      JSON.stringify({
+        conda: { channels: [served.url], dependencies: ['python=3.11', 'pip', 'text-config'] },
+      }),
+    );
+    // A cold package cache, so that the kill lands while package locks are held.
+    const killEnv = { ...env, PONCHO_PKGS_DIR: join(work, 'killed-pkgs') };
+    const cacheDir = join(work, 'killed-cache');
+    const args = ['--cache-dir', cacheDir, 'killed.json', 'killed.tar.gz'];
+    await killDuring('installing', ['--jobs', '1', ...args], killEnv);
+    // This one also proves the recovery from the first: it gets past the dead process's
+    // build and package locks without waiting for them to go stale.
+    const packing = await killDuring(
+      'packing',
+      ['--compress-level', '9', '--threads', '1', '--no-cache', 'killed.json', 'killed.tar.gz'],
+      killEnv,
+      async () => (await readdir(work)).some((n) => n.startsWith('.killed.tar.gz.tmp-')),
+    );
+    expect(packing).not.toContain('waiting for');
+    // The leftovers of both: the build folder and its lock, tarball-cache and package locks,
+    // and a partial OUT (made old: only a quiet one of a dead process is removed).
+    expect(await leftovers()).not.toEqual([]);
+    const partial = (await readdir(work)).filter((n) => n.startsWith('.killed.tar.gz.tmp-'));
+    expect(partial).not.toEqual([]);
+    const old = new Date(Date.now() - 3600_000);
+    for (const name of partial) await utimes(join(work, name), old, old);
+    // A lock's stale time is a minute: the rerun takes over the dead process's locks at once
+    // (it would say "waiting for ..." otherwise).
+    const result = await create(args);
+    expect(result.stderr).not.toContain('waiting for');
+    expect(result.stderr).toContain('built in');
+    expect(result.code).toBe(0);
+    const pkgsLeft = (await readdir(join(work, 'killed-pkgs'))).filter(
+      (n) =>
+        n.endsWith('.lock') ||
+        n.endsWith('.owner') ||
+        n.includes('.part-') ||
+        n.includes('.extract-'),
+    );
+    expect(pkgsLeft).toEqual([]);
+    expect(
+      (await readdir(cacheDir)).filter((n) => !/^[0-9a-f]{64}\.(tar\.gz|json|lock\.json)$/.test(n)),
+    ).toEqual([]);
+    expect((await readdir(work)).filter((n) => n.startsWith('.killed.tar.gz.tmp-'))).toEqual([]);
+    expect(await leftovers()).toEqual([]);
+    const { stdout } = await run(
+      process.execPath,
+      [RUNNER, '-e', join(work, 'killed.tar.gz'), 'python3', '-c', 'print(42)'],
+      { env },
+    );
+    expect(stdout).toBe('42\n');
+  });
+
+  it('reports a full disk with the folder to move, and leaves nothing behind', async (context) => {
+    // A 2 MB file system; only where this user may mount one (root in CI containers).
+    const small = join(work, 'small-disk');
+    await mkdir(small);
+    const mounted = await run('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small]).then(
+      () => true,
+      () => false,
+    );
+    if (!mounted) return context.skip();
+    await writeFile(
+      join(work, 'small.json'),
+      JSON.stringify({ conda: { channels: [served.url], dependencies: ['python=3.11'] } }),
+    );
+    try {
+      const asOut = await create(['small.json', join(small, 'env.tar.gz')]);
+      expect(asOut.code).toBe(1);
+      expect(asOut.stderr).toContain('no space left on the device');
+      const asTmp = await create(['--no-cache', 'small.json', 'full.tar.gz'], {
+        env: { ...env, TMPDIR: small },
+      });
+      expect(asTmp.code).toBe(1);
+      expect(asTmp.stderr).toContain(`hint: Free some disk space in ${small}, or set TMPDIR`);
+      const asCache = await create([
+        '--force',
+        '--cache-dir',
+        join(small, 'c'),
+        'small.json',
+        'full.tar.gz',
+      ]);
+      expect(asCache.code).toBe(1);
+      expect(asCache.stderr).toContain('--cache-dir on a larger disk, or --no-cache');
+      expect(await readdir(small)).toEqual(['c']);
+      expect(await readdir(join(small, 'c'))).toEqual([]);
+      expect(existsSync(join(work, 'full.tar.gz'))).toBe(false);
+    } finally {
+      await run('umount', [small]);
+    }
   });
 
   it('says which backend is missing', async () => {

@@ -3,7 +3,7 @@
  * its bytes (the canonical spec or lock, platform, channels and channel alias, pip sources,
  * archive format and compression level). A later create of the same thing copies it (a reflink
  * where the file system can) and says so; --force rebuilds; --no-cache skips it.
- * Creates of one key take a lock (proper-lockfile), so concurrent creates build once and the
+ * Creates of one key take a lock (file-lock.ts), so concurrent creates build once and the
  * others are then served from the cache.
  *
  *   <cacheDir>/<key>.tar.gz | .tar   the tarball
@@ -11,12 +11,12 @@
  */
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { copyFile, mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
-import { fileError, PonchoError } from '@poncho/core/errors';
+import { basename, join } from 'node:path';
+import { fileError } from '@poncho/core/errors';
 import { tempSibling, writeFileAtomic } from '@poncho/core/fs';
-import lockfile from 'proper-lockfile';
+import { withFileLock } from './file-lock.js';
 
 export interface CacheEntryInfo {
   sha256: string;
@@ -74,36 +74,41 @@ export class TarballCache {
     }
   }
 
-  /** Runs `work` holding the key's lock; other processes wait for it (up to hours: builds take minutes). */
-  async withLock<T>(key: string, work: () => Promise<T>): Promise<T> {
+  /** Runs `work` holding the key's lock; other processes wait for it (builds take minutes). */
+  async withLock<T>(
+    key: string,
+    work: () => Promise<T>,
+    onWait?: (message: string) => void,
+  ): Promise<T> {
     await this.ensureDir();
-    let release: () => Promise<void>;
-    try {
-      release = await lockfile.lock(this.tarballPath(key), {
-        realpath: false,
-        lockfilePath: join(this.dir, `${key}.lock`),
-        // Refreshed every 5 s; only a lock untouched for a minute belongs to a dead process (a
-        // busy machine can delay the refresh, and a taken-over lock only costs a second build).
-        stale: 60_000,
-        update: 5_000,
-        onCompromised: () => {},
-        retries: { retries: 20_000, factor: 1.2, minTimeout: 50, maxTimeout: 1_000 },
-      });
-    } catch (error) {
-      throw new PonchoError(
-        'ERR_CACHE_LOCK',
-        `cannot lock ${this.tarballPath(key)} in the tarball cache: ${(error as Error).message}`,
-        {
-          hint: 'Check that the cache folder is writable (--cache-dir), or use --no-cache.',
-          cause: error,
-        },
-      );
-    }
-    try {
-      return await work();
-    } finally {
-      await release().catch(() => {});
-    }
+    return withFileLock(
+      {
+        lockPath: join(this.dir, `${key}.lock`),
+        what: `the tarball cache entry ${this.tarballPath(key)}`,
+        code: 'ERR_CACHE_LOCK',
+        hint: 'Check that the cache folder is writable (--cache-dir), or use --no-cache.',
+        onWait,
+      },
+      async () => {
+        await this.removeLeftovers(key);
+        return work();
+      },
+    );
+  }
+
+  /**
+   * Partial tarballs of a process killed while it built this key (`.<key>.tar.gz.tmp-*`, and
+   * the packer's own temporary sibling of that). Only the key's lock holder makes them, so
+   * whoever holds the lock may remove them.
+   */
+  private async removeLeftovers(key: string): Promise<void> {
+    const names = await readdir(this.dir).catch(() => [] as string[]);
+    const stem = `.${basename(this.tarballPath(key))}.tmp-`;
+    await Promise.all(
+      names
+        .filter((name) => name.startsWith(stem) || name.startsWith(`.${stem}`))
+        .map((name) => rm(join(this.dir, name), { force: true })),
+    );
   }
 
   /** The entry, if complete (its info file exists and the tarball has the recorded size). */

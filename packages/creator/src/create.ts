@@ -19,7 +19,6 @@ import { assertParentDirectory, writeFileAtomic } from '@poncho/core/fs';
 import { type Lock, serializeLock } from '@poncho/core/lock';
 import type { Logger } from '@poncho/core/log';
 import { condaDependencies, pipDependencies, type Spec, serializeSpec } from '@poncho/core/spec';
-import lockfile from 'proper-lockfile';
 import {
   type Backend,
   type BackendChoice,
@@ -27,9 +26,11 @@ import {
   selectBackend,
 } from './backends/index.js';
 import { canonicalJson, copyAtomic, defaultCacheDir, hashKey, TarballCache } from './cache.js';
+import { withFileLock } from './file-lock.js';
 import type { InstallerOptions } from './install/index.js';
 import { defaultPkgsDir } from './install/paths.js';
 import { hostPlatform } from './install/platform.js';
+import { BUILD_FOLDER_PREFIX, removeDeadBuilds, removeDeadOutputTemps } from './leftovers.js';
 import { readCondaMeta } from './pack/inventory.js';
 import {
   type ArchiveFormat,
@@ -39,6 +40,12 @@ import {
 } from './pack/packer.js';
 import { pipArguments } from './pip.js';
 import { LOCK_SPEC_KEY, readSpecSource, type SpecSource } from './spec-input.js';
+import {
+  redactError,
+  redactingLogger,
+  redactUrlCredentials,
+  restoreUrlCredentials,
+} from './url-credentials.js';
 
 export interface CreateOptions {
   /** Channels to use instead of the spec's (highest priority first). */
@@ -95,12 +102,56 @@ export interface CreateResult {
 
 const CACHE_FORMAT = 1;
 
-/** The lock file as written by --lock-file: the core Lock plus the spec it came from. */
+/**
+ * The lock file as written by --lock-file: the core Lock plus the spec it came from. Credentials
+ * in URLs are redacted (a lock file gets committed and shared); a rebuild from it takes them
+ * from --channel again (restoreLockCredentials).
+ */
 export function lockFileText(lock: Lock, spec: Spec | undefined): string {
   const base = JSON.parse(serializeLock(lock)) as Record<string, unknown>;
   if (spec) base[LOCK_SPEC_KEY] = JSON.parse(serializeSpec(spec));
   // Keys sorted at every level: a lock read back and written again gives the same bytes.
-  return `${JSON.stringify(JSON.parse(canonicalJson(base)), null, 2)}\n`;
+  return redactUrlCredentials(`${JSON.stringify(JSON.parse(canonicalJson(base)), null, 2)}\n`);
+}
+
+/** The data sections of a lock's spec cannot be fetched once their credentials were left out. */
+function assertDataCredentials(spec: Spec | undefined, source: string): void {
+  const urls = [
+    ...Object.values(spec?.git ?? {}).map((data) => data.remote),
+    ...Object.values(spec?.http ?? {}).map((data) => data.url),
+  ];
+  const redacted = urls.find((url) => url.includes('***'));
+  if (redacted) {
+    throw new PonchoError(
+      'ERR_LOCK_CREDENTIALS',
+      `the lock file ${source} has a data section at ${redacted}, whose credentials were left out of the lock file`,
+      { hint: 'Rebuild from the spec file itself, which holds the credentials.' },
+    );
+  }
+}
+
+/** A lock read from a file, with the credentials it had redacted put back from --channel. */
+function restoreLockCredentials(lock: Lock, channels: string[], source: string): Lock {
+  const restore = (url: string) => {
+    const restored = restoreUrlCredentials(url, channels);
+    if (restored !== undefined) return restored;
+    throw new PonchoError(
+      'ERR_LOCK_CREDENTIALS',
+      `the lock file ${source} names ${url}, whose credentials were left out of the lock file`,
+      {
+        hint: 'Give that channel again with its credentials: --channel with USER:TOKEN@ before the host in its URL.',
+      },
+    );
+  };
+  return {
+    ...lock,
+    channels: lock.channels.map(restore),
+    packages: lock.packages.map((pkg) => ({
+      ...pkg,
+      url: restore(pkg.url),
+      channel: restore(pkg.channel),
+    })),
+  };
 }
 
 /** Packages in name order, so the install order (conda-meta/history) does not depend on the solver. */
@@ -128,8 +179,19 @@ function lockDependencies(lock: Lock): Array<string | { pip: string[] }> {
   return deps;
 }
 
+/** File name endings of formats we do not write: such an OUT would hold gzip under a false name. */
+const OTHER_FORMATS = /\.(zip|7z|rar|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst|tar\.lz4|conda)$/i;
+
 /** Checks early that OUT can be written, so a long build does not end in a failed rename. */
 async function checkOutput(out: string): Promise<void> {
+  const other = OTHER_FORMATS.exec(out)?.[0];
+  if (other) {
+    throw new PonchoError(
+      'ERR_OUTPUT_FORMAT',
+      `cannot write ${out}: a ${other} file is not a format poncho_package_create writes`,
+      { hint: 'Name OUT with .tar.gz (or .tgz) for a gzip tarball, or .tar for no compression.' },
+    );
+  }
   await assertParentDirectory(out, 'environment tarball');
   try {
     await access(dirname(out), constants.W_OK);
@@ -170,33 +232,79 @@ async function writePinned(prefix: string, spec: Spec | undefined): Promise<void
   await writeFile(join(prefix, 'conda-meta', 'pinned'), `${lines.join('\n')}\n`);
 }
 
-async function withBuildPrefixLock<T>(prefix: string, work: () => Promise<T>): Promise<T> {
-  await mkdir(dirname(prefix), { recursive: true });
-  const release = await lockfile.lock(prefix, {
-    realpath: false,
-    lockfilePath: `${prefix}.lock`,
-    // Refreshed every 5 s; only a lock untouched for a minute belongs to a dead process.
-    stale: 60_000,
-    update: 5_000,
-    // Losing the lock to a takeover is reported by the build failing, not by a crash.
-    onCompromised: () => {},
-    retries: { retries: 20_000, factor: 1.2, minTimeout: 50, maxTimeout: 1_000 },
-  });
-  try {
-    return await work();
-  } finally {
-    await release().catch(() => {});
-  }
+/** One build per build folder at a time (two creates of one lock share the folder name). */
+function withBuildPrefixLock<T>(
+  prefix: string,
+  work: () => Promise<T>,
+  logger: Logger | undefined,
+): Promise<T> {
+  return withFileLock(
+    {
+      lockPath: `${prefix}.lock`,
+      what: `the build folder ${prefix}`,
+      code: 'ERR_BUILD_LOCK',
+      hint: 'Check that the temporary folder is writable (TMPDIR).',
+      onWait: (message) => logger?.info(message),
+    },
+    work,
+  );
 }
 
+/**
+ * Builds (or serves from the cache) the tarball for a spec. Credentials in URLs are redacted
+ * from everything it logs and from the errors it throws.
+ */
 export async function createTarball(
   specInput: string | SpecSource,
   output: string,
   options: CreateOptions = {},
 ): Promise<CreateResult> {
-  const source = typeof specInput === 'string' ? await readSpecSource(specInput) : specInput;
+  const logger = options.logger && redactingLogger(options.logger);
+  try {
+    return await createTarballUnredacted(specInput, output, { ...options, logger });
+  } catch (error) {
+    throw redactError(explainDiskFull(error, options));
+  }
+}
+
+/** A full disk: say which of the folders a create writes to is full, and how to move it. */
+function explainDiskFull(error: unknown, options: CreateOptions): unknown {
+  if (!isPonchoError(error) || error.code !== 'ERR_DISK_FULL') return error;
+  const places: Array<[string, string]> = [
+    [
+      options.buildRoot ?? tmpdir(),
+      'set TMPDIR to a folder on a larger disk (the environment is built there)',
+    ],
+    [options.cacheDir ?? defaultCacheDir(), 'use --cache-dir on a larger disk, or --no-cache'],
+    [options.pkgsDir ?? defaultPkgsDir(), 'use --pkgs-dir (or PONCHO_PKGS_DIR) on a larger disk'],
+  ];
+  const place = places.find(([dir]) => error.message.includes(`${dir}/`));
+  if (place) {
+    Object.defineProperty(error, 'hint', {
+      value: `Free some disk space in ${place[0]}, or ${place[1]}.`,
+      configurable: true,
+      writable: true,
+    });
+  }
+  return error;
+}
+
+async function createTarballUnredacted(
+  specInput: string | SpecSource,
+  output: string,
+  options: CreateOptions,
+): Promise<CreateResult> {
+  const read = typeof specInput === 'string' ? await readSpecSource(specInput) : specInput;
+  if (read.kind === 'lock') assertDataCredentials(read.spec, read.source);
+  const source =
+    read.kind === 'lock'
+      ? { ...read, lock: restoreLockCredentials(read.lock, options.channels ?? [], read.source) }
+      : read;
   const out = resolve(output);
   await checkOutput(out);
+  // What killed creates left behind (never an error: cleaning up is not this create's job).
+  await removeDeadOutputTemps(out);
+  await removeDeadBuilds(options.buildRoot ?? tmpdir());
   if (source.kind === 'prefix') return packExistingPrefix(source.prefix, out, options);
 
   const logger = options.logger;
@@ -222,7 +330,8 @@ export async function createTarball(
     cacheFormat: CACHE_FORMAT,
     kind: source.kind,
     spec: spec ? serializeSpec(spec) : null,
-    lock: source.kind === 'lock' ? serializeLock(source.lock) : null,
+    // Without credentials: they give access, they do not change the tarball.
+    lock: source.kind === 'lock' ? redactUrlCredentials(serializeLock(source.lock)) : null,
     platform,
     channels,
     channelAlias: options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS ?? null,
@@ -273,42 +382,46 @@ export async function createTarball(
     options.cacheDir ?? defaultCacheDir(),
     format === 'tar' ? '.tar' : '.tar.gz',
   );
-  return cache.withLock(key, async () => {
-    const lockCopy = join(cache.dir, `${key}.lock.json`);
-    if (!options.force) {
-      const hit = await cache.lookup(key);
-      if (hit) {
-        await copyAtomic(hit.path, out);
-        logger?.info(`served from the tarball cache (${hit.path})`);
-        const lockText = await readFile(lockCopy, 'utf8').catch(() => undefined);
-        const lock = lockText ? (JSON.parse(lockText) as Lock) : undefined;
-        return finish({
-          path: out,
-          size: hit.size,
-          sha256: hit.sha256,
-          packages: hit.packages,
-          cached: true,
-          lock,
-          warnings: [],
-        });
+  return cache.withLock(
+    key,
+    async () => {
+      const lockCopy = join(cache.dir, `${key}.lock.json`);
+      if (!options.force) {
+        const hit = await cache.lookup(key);
+        if (hit) {
+          await copyAtomic(hit.path, out);
+          logger?.info(`served from the tarball cache (${hit.path})`);
+          const lockText = await readFile(lockCopy, 'utf8').catch(() => undefined);
+          const lock = lockText ? (JSON.parse(lockText) as Lock) : undefined;
+          return finish({
+            path: out,
+            size: hit.size,
+            sha256: hit.sha256,
+            packages: hit.packages,
+            cached: true,
+            lock,
+            warnings: [],
+          });
+        }
       }
-    }
-    const temp = cache.tempPath(key);
-    try {
-      const built = await build(temp);
-      const entry = await cache.store(key, temp, {
-        sha256: built.sha256,
-        size: built.size,
-        packages: built.packages,
-      });
-      await writeFileAtomic(lockCopy, lockFileText(built.lock, spec), { what: 'cached lock' });
-      await copyAtomic(entry.path, out);
-      return finish({ path: out, ...built, cached: false });
-    } catch (error) {
-      await rm(temp, { force: true });
-      throw error;
-    }
-  });
+      const temp = cache.tempPath(key);
+      try {
+        const built = await build(temp);
+        const entry = await cache.store(key, temp, {
+          sha256: built.sha256,
+          size: built.size,
+          packages: built.packages,
+        });
+        await writeFileAtomic(lockCopy, lockFileText(built.lock, spec), { what: 'cached lock' });
+        await copyAtomic(entry.path, out);
+        return finish({ path: out, ...built, cached: false });
+      } catch (error) {
+        await rm(temp, { force: true });
+        throw error;
+      }
+    },
+    (message) => logger?.info(message),
+  );
 }
 
 /** Everything createTarball decided before building. */
@@ -366,48 +479,64 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   }
   // Same packages, same folder: the prefix string inside the files is then the same too.
   const buildKey = lock ? hashKey(lockFileText({ ...lock, pip: [] }, undefined)) : plan.key;
-  const buildPrefix = join(options.buildRoot ?? tmpdir(), `poncho-${buildKey.slice(0, 12)}`);
-  return withBuildPrefixLock(buildPrefix, async () => {
-    await rm(buildPrefix, { recursive: true, force: true }); // left over by a killed build
-    try {
-      const built = await buildEnvironment(plan, buildPrefix, specs, lock, installerOptions);
-      logger?.info(`packing ${buildPrefix}`);
-      // The spec's own channel names (a lock holds them resolved to URLs).
-      const specChannels = options.channels?.length
-        ? options.channels
-        : spec
-          ? spec.conda.channels
-          : channels;
-      const specYaml = spec
-        ? await condaSpecYaml(specChannels, spec.conda.dependencies)
-        : await condaSpecYaml(channels, lockDependencies(built));
-      const packed = await packPrefix({
-        prefix: buildPrefix,
-        output: target,
-        platform,
-        specYaml,
-        pkgsDirs: [pkgsDir],
-        compressLevel: plan.level,
-        threads: options.threads,
-        format: plan.format,
-        logger,
-        signal,
-        onProgress: options.onPackProgress,
-        extraFiles: [
-          { path: '.poncho/lock.json', mode: 0o644, data: Buffer.from(lockFileText(built, spec)) },
-        ],
-      });
-      return {
-        size: packed.size,
-        sha256: packed.sha256,
-        packages: built.packages.length,
-        lock: built,
-        warnings: packed.warnings,
-      };
-    } finally {
+  const buildPrefix = join(
+    options.buildRoot ?? tmpdir(),
+    `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`,
+  );
+  return withBuildPrefixLock(
+    buildPrefix,
+    async () => {
+      // Left over by a killed build of the same packages.
       await rm(buildPrefix, { recursive: true, force: true });
-    }
-  });
+      await rm(`${buildPrefix}.scratch`, { recursive: true, force: true });
+      try {
+        const built = await buildEnvironment(plan, buildPrefix, specs, lock, installerOptions);
+        logger?.info(`packing ${buildPrefix}`);
+        // The spec's own channel names (a lock holds them resolved to URLs).
+        const specChannels = options.channels?.length
+          ? options.channels
+          : spec
+            ? spec.conda.channels
+            : channels;
+        // The tarball travels to other machines: no credentials in what it carries.
+        const specYaml = redactUrlCredentials(
+          spec
+            ? await condaSpecYaml(specChannels, spec.conda.dependencies)
+            : await condaSpecYaml(channels, lockDependencies(built)),
+        );
+        const packed = await packPrefix({
+          prefix: buildPrefix,
+          output: target,
+          platform,
+          specYaml,
+          pkgsDirs: [pkgsDir],
+          compressLevel: plan.level,
+          threads: options.threads,
+          format: plan.format,
+          logger,
+          signal,
+          onProgress: options.onPackProgress,
+          extraFiles: [
+            {
+              path: '.poncho/lock.json',
+              mode: 0o644,
+              data: Buffer.from(lockFileText(built, spec)),
+            },
+          ],
+        });
+        return {
+          size: packed.size,
+          sha256: packed.sha256,
+          packages: built.packages.length,
+          lock: built,
+          warnings: packed.warnings,
+        };
+      } finally {
+        await rm(buildPrefix, { recursive: true, force: true });
+      }
+    },
+    logger,
+  );
 }
 
 /** The environment in `prefix`: conda packages, pip section, pins, data sections. Returns the lock. */
@@ -476,7 +605,7 @@ async function packExistingPrefix(
       prefix,
       output: out,
       platform,
-      specYaml: await condaSpecYaml(channels, deps),
+      specYaml: redactUrlCredentials(await condaSpecYaml(channels, deps)),
       pkgsDirs: [options.pkgsDir ?? defaultPkgsDir()],
       compressLevel: options.compressLevel,
       threads: options.threads,

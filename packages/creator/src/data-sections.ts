@@ -4,7 +4,8 @@
  * etc/conda/activate.d/poncho-data.sh (sourced by bin/activate and by poncho_package_run):
  *   git:  {VAR: {remote, ref?}}                      -> $VAR is the checked-out tree (no .git)
  *   http: {VAR: {url, type: file|tar, compression?}} -> $VAR is the file, or the unpacked folder
- * Archives are untrusted: tar entries cannot land outside their folder.
+ * Archives and repositories are untrusted: nothing may land, or point, outside its folder.
+ * Credentials in the URLs are used to fetch but never shown (url-credentials.ts).
  */
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -14,9 +15,16 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { createGunzip } from 'node:zlib';
+import {
+  ArchiveEntryGuard,
+  type ArchiveEntryInfo,
+  findEscapingSymlink,
+} from '@poncho/core/archive-paths';
 import { PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 import type { Spec } from '@poncho/core/spec';
+import { walkTree } from './pack/walk.js';
+import { redactUrlCredentials, splitUrlCredentials } from './url-credentials.js';
 
 /** Where data sections live, relative to the prefix. */
 export const DATA_DIR = 'share/poncho-data';
@@ -72,21 +80,29 @@ async function fetchGit(
   const rel = `${DATA_DIR}/${name}`;
   const dest = join(prefix, rel);
   await mkdir(join(prefix, DATA_DIR), { recursive: true });
-  options.logger?.info(
-    `git data ${name}: cloning ${data.remote}${data.ref ? ` at ${data.ref}` : ''}`,
-  );
+  const where = `${redactUrlCredentials(data.remote)}${data.ref ? ` at ${data.ref}` : ''}`;
+  options.logger?.info(`git data ${name}: cloning ${where}`);
   const { execa } = await import('execa');
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0' };
+  // No prompts; only network and local transports (never ext::, which runs commands), and no
+  // protocol switch by a redirect or a submodule.
+  const env = {
+    ...process.env,
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ALLOW_PROTOCOL: 'https:http:ssh:git:file',
+    GIT_PROTOCOL_FROM_USER: '0',
+  };
   const git = (args: string[]) =>
     execa('git', args, { env, reject: false, all: true, cancelSignal: options.signal });
   const fail = (what: string, output: unknown) =>
     new PonchoError(
       'ERR_DATA_GIT',
-      `git data section ${name}: ${what} (${data.remote}${data.ref ? ` at ${data.ref}` : ''}):\n${String(output ?? '').trim()}`,
+      `git data section ${name}: ${what} (${where}):\n${redactUrlCredentials(String(output ?? '').trim())}`,
       {
         hint: 'Check the remote URL and ref in the spec, and that git can reach it from this machine.',
       },
     );
+  // A ref is passed where git also reads options: one that looks like an option is refused.
+  if (data.ref?.startsWith('-')) throw fail(`invalid ref ${data.ref}`, 'a ref cannot start with -');
   // A branch or tag clones shallow; anything else (a commit) needs the history.
   let result = await git([
     'clone',
@@ -107,6 +123,18 @@ async function fetchGit(
   }
   // The history is not data, and its files (index time stamps) would make builds differ.
   await rm(join(dest, '.git'), { recursive: true, force: true });
+  // The repository is untrusted: a committed symlink must not point out of its folder.
+  const links = (await walkTree(dest))
+    .filter((entry) => entry.type === 'symlink')
+    .map((entry): [string, string] => [entry.path, entry.linkTarget ?? '']);
+  const escaping = await findEscapingSymlink(dest, links);
+  if (escaping) {
+    throw new PonchoError(
+      'ERR_UNSAFE_PATH',
+      `git data section ${name}: ${where} holds a symbolic link that points outside it: ${escaping.path} -> ${escaping.target}`,
+      { hint: 'Remove the link from the repository, or use another ref.' },
+    );
+  }
   return rel;
 }
 
@@ -120,7 +148,7 @@ async function fetchHttp(
   await mkdir(dir, { recursive: true });
   const temp = await mkdtemp(join(prefix, DATA_DIR, `.${name}-`));
   try {
-    options.logger?.info(`http data ${name}: fetching ${data.url}`);
+    options.logger?.info(`http data ${name}: fetching ${redactUrlCredentials(data.url)}`);
     const download = join(temp, 'download');
     await pipeline(await openUrl(data.url, name, options.signal), createWriteStream(download), {
       signal: options.signal,
@@ -154,11 +182,13 @@ async function openUrl(
   if (url.startsWith('file:')) return createReadStream(fileURLToPath(url));
   let response: Response;
   try {
-    response = await fetch(url, { signal, redirect: 'follow' });
+    // fetch refuses URLs with user:password; they go as an Authorization header instead.
+    const plain = splitUrlCredentials(url);
+    response = await fetch(plain.url, { signal, redirect: 'follow', headers: plain.headers });
   } catch (error) {
     throw new PonchoError(
       'ERR_DATA_HTTP',
-      `http data section ${name}: cannot fetch ${url}: ${(error as Error).message}`,
+      `http data section ${name}: cannot fetch ${redactUrlCredentials(url)}: ${redactUrlCredentials((error as Error).message)}`,
       {
         hint: 'Check the URL and the network connection.',
         cause: error,
@@ -169,7 +199,7 @@ async function openUrl(
     await response.body?.cancel();
     throw new PonchoError(
       'ERR_DATA_HTTP',
-      `http data section ${name}: ${url} answered ${response.status} ${response.statusText}`,
+      `http data section ${name}: ${redactUrlCredentials(url)} answered ${response.status} ${response.statusText}`,
       {
         hint: 'Check the URL in the spec.',
       },
@@ -209,22 +239,52 @@ async function extractTarball(
   url: string,
   name: string,
 ): Promise<void> {
+  const shown = redactUrlCredentials(url);
+  // The archive is untrusted: every entry is judged by the rules shared with the runner and
+  // the installer (no '..', absolute paths, links out, entries through links, devices).
+  const guard = new ArchiveEntryGuard();
+  let refusal: string | undefined;
   try {
     const input = createReadStream(file);
     const source =
       compression === 'bzip2' || compression === 'xz' ? decompressor(input, compression) : input;
-    // node-tar auto-detects gzip; it refuses absolute paths and '..' and writing through
-    // symlinks unless told otherwise (preservePaths stays false).
+    // node-tar auto-detects gzip.
     const { x: extractTar } = await import('tar');
-    await pipeline(source, extractTar({ cwd: dir, strict: true, preserveOwner: false }));
+    await pipeline(
+      source,
+      extractTar({
+        cwd: dir,
+        strict: true,
+        preserveOwner: false,
+        filter: (_path, entry) => {
+          if (refusal) return false;
+          const info = entry as unknown as ArchiveEntryInfo & { mode?: number };
+          const reason = guard.check(info);
+          if (reason) refusal = `entry "${info.path}" ${reason}`;
+          else if (typeof info.mode === 'number') info.mode &= ~0o6000;
+          return reason === undefined;
+        },
+      }),
+    );
   } catch (error) {
+    if (!refusal) {
+      throw new PonchoError(
+        'ERR_DATA_HTTP',
+        `http data section ${name}: cannot unpack ${shown} as a tar archive: ${(error as Error).message}`,
+        {
+          hint: 'Check "type" and "compression" in the spec for this URL.',
+          cause: error,
+        },
+      );
+    }
+  }
+  const escaping = refusal ? undefined : await findEscapingSymlink(dir, guard.symlinks);
+  if (escaping) refusal = `symbolic link "${escaping.path}" points outside the folder`;
+  if (refusal) {
     throw new PonchoError(
-      'ERR_DATA_HTTP',
-      `http data section ${name}: cannot unpack ${url} as a tar archive: ${(error as Error).message}`,
-      {
-        hint: 'Check "type" and "compression" in the spec for this URL.',
-        cause: error,
-      },
+      'ERR_UNSAFE_PATH',
+      `http data section ${name}: refusing the archive ${shown}: ${refusal}`,
+      { hint: 'The archive is malformed or malicious; check the URL in the spec.' },
     );
   }
 }

@@ -24,6 +24,26 @@ export interface PipOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * pip options that would write outside the environment (or into the user's home): the spec is
+ * untrusted input, and the environment is the only place a build may change.
+ */
+const OUTSIDE_OPTIONS = new Set([
+  '-t',
+  '--target',
+  '--prefix',
+  '--root',
+  '--user',
+  '--src',
+  '--log',
+  '--log-file',
+  '--report',
+  '--cache-dir',
+  '-d',
+  '--dest',
+  '--download',
+]);
+
 const LOCAL_PATH = /^(\.{1,2}\/|\/|~\/|file:)|\.(whl|tar\.gz|zip)$/;
 
 /**
@@ -35,8 +55,19 @@ export function pipArguments(requirements: string[], baseDir: string, logger?: L
   for (const raw of requirements) {
     const item = raw.trim();
     if (item.startsWith('-')) {
-      const [flag, ...rest] = item.split(/\s+/);
-      const value = rest.join(' ');
+      const [flagWord = '', ...rest] = item.split(/\s+/);
+      const flag = flagWord.replace(/=.*$/, '');
+      if (OUTSIDE_OPTIONS.has(flag) || /^-t./.test(flagWord)) {
+        throw new PonchoError(
+          'ERR_PIP_OPTION',
+          `pip section: "${item}" would install or write outside the environment`,
+          {
+            hint: `Remove ${flag} from the spec's pip section: the environment is the only place pip may write.`,
+          },
+        );
+      }
+      const inline = flagWord.includes('=') ? flagWord.slice(flagWord.indexOf('=') + 1) : '';
+      const value = rest.join(' ') || inline;
       if (flag === '-e' || flag === '--editable') {
         logger?.warn(
           `pip: installing ${value} as a copy, not editable (an editable install would point at this machine)`,
@@ -48,9 +79,9 @@ export function pipArguments(requirements: string[], baseDir: string, logger?: L
         flag === '-c' ||
         flag === '--constraint'
       ) {
-        args.push(flag as string, localPath(value, baseDir));
+        args.push(flag, localPath(value, baseDir));
       } else {
-        args.push(flag as string, ...(value ? [value] : []));
+        args.push(flagWord, ...rest);
       }
       continue;
     }

@@ -168,6 +168,29 @@ describe('pip arguments', () => {
     expect(warnings[0]).toContain('not editable');
   });
 
+  it('refuses pip options that would write outside the environment', () => {
+    for (const item of [
+      '--target /home/u/lib',
+      '-t /x',
+      '-t/x',
+      '--prefix=/usr/local',
+      '--root /',
+      '--user',
+      '--src ../../src',
+      '--log /home/u/.bashrc',
+    ]) {
+      expect(() => pipArguments([item], '/spec'), item).toThrow(
+        expect.objectContaining({ code: 'ERR_PIP_OPTION' }),
+      );
+    }
+    // Index options keep their inline value.
+    expect(pipArguments(['--index-url=http://i/simple', '--extra-index-url x'], '/s')).toEqual([
+      '--index-url=http://i/simple',
+      '--extra-index-url',
+      'x',
+    ]);
+  });
+
   it('runs the environment python with the index options', () => {
     const { file, args } = pipInstallCommand('/env', ['x'], {
       baseDir: '/s',

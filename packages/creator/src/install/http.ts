@@ -4,6 +4,7 @@
  * HTTP_PROXY, NO_PROXY, as curl and conda honour them; Node's own fetch ignores them).
  */
 import { PonchoError } from '@poncho/core/errors';
+import { redactUrlCredentials, splitUrlCredentials } from '../url-credentials.js';
 
 const PROXY_VARIABLES = ['HTTPS_PROXY', 'https_proxy', 'HTTP_PROXY', 'http_proxy'];
 
@@ -69,12 +70,18 @@ async function fetchOnce(
 ): Promise<Response> {
   try {
     const get = await fetcher();
-    return await get(url, { headers, signal, redirect: 'follow' });
+    // fetch refuses URLs with user:password; they go as an Authorization header instead.
+    const plain = splitUrlCredentials(url);
+    return await get(plain.url, {
+      headers: { ...plain.headers, ...headers },
+      signal,
+      redirect: 'follow',
+    });
   } catch (error) {
     if (signal?.aborted) throw signal.reason ?? error;
     const cause = (error as { cause?: { code?: string; message?: string } }).cause;
     const detail = cause?.code ?? cause?.message ?? (error as Error).message;
-    throw new PonchoError('ERR_NETWORK', `cannot reach ${url}: ${detail}`, {
+    throw new PonchoError('ERR_NETWORK', `cannot reach ${redactUrlCredentials(url)}: ${detail}`, {
       hint: 'Check the network connection and the channel URL, or run with --offline to use cached data.',
       cause: error,
     });
@@ -84,7 +91,7 @@ async function fetchOnce(
 export function httpStatusError(url: string, response: Response, what: string): PonchoError {
   return new PonchoError(
     'ERR_DOWNLOAD',
-    `downloading ${what} failed: HTTP ${response.status} ${response.statusText} for ${url}`,
+    `downloading ${what} failed: HTTP ${response.status} ${response.statusText} for ${redactUrlCredentials(url)}`,
     {
       hint:
         response.status === 404

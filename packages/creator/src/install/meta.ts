@@ -7,6 +7,7 @@ import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { writeFileAtomic } from '@poncho/core/fs';
 import type { LockedPackage } from '@poncho/core/lock';
+import { redactUrlCredentials } from '../url-credentials.js';
 import type { LinkedPackage } from './link.js';
 import { packageStem, withLockedFields } from './package-cache.js';
 
@@ -44,7 +45,8 @@ export async function writeCondaMeta(
   await mkdir(join(prefix, 'conda-meta'), { recursive: true });
   await writeFileAtomic(
     join(prefix, 'conda-meta', `${packageStem(pkg.fileName)}.json`),
-    `${JSON.stringify(record, null, 2)}\n`,
+    // The prefix gets packed and shipped: no channel credentials in its records.
+    redactUrlCredentials(`${JSON.stringify(record, null, 2)}\n`),
     {
       what: 'conda-meta record',
     },
@@ -79,5 +81,5 @@ export async function appendHistory(
     '',
   ];
   await mkdir(join(prefix, 'conda-meta'), { recursive: true });
-  await appendFile(join(prefix, 'conda-meta', 'history'), lines.join('\n'));
+  await appendFile(join(prefix, 'conda-meta', 'history'), redactUrlCredentials(lines.join('\n')));
 }

@@ -4,19 +4,19 @@
  *   <pkgsDir>/<name-version-build>/       the extracted package
  *   <pkgsDir>/<name-version-build>/info/repodata_record.json   written last: the completion marker
  * Both are created under a temporary name and renamed into place, under a per-package lock
- * (proper-lockfile), so concurrent creators download and extract each package once and a killed
+ * (../file-lock.ts), so concurrent creators download and extract each package once and a killed
  * process never leaves an entry that looks complete.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { errnoCode, fileError, isPonchoError, PonchoError } from '@poncho/core/errors';
 import type { LockedPackage } from '@poncho/core/lock';
-import lockfile from 'proper-lockfile';
+import { withFileLock } from '../file-lock.js';
 import { extractArchive } from './extract.js';
 import { httpGet, httpStatusError } from './http.js';
 import { verifyExtractedPackage } from './verify.js';
@@ -55,39 +55,22 @@ export async function withPackageLock<T>(
   pkg: LockedPackage,
   work: () => Promise<T>,
 ): Promise<T> {
-  await mkdir(pkgsDir, { recursive: true });
   const target = extractedPackageDir(pkgsDir, pkg);
-  let release: () => Promise<void>;
-  // PONCHO_LOCK_STALE_MS shortens the takeover delay (tests; proper-lockfile's minimum is 2 s).
-  const staleMs = Math.max(2_000, Number(process.env.PONCHO_LOCK_STALE_MS) || 30_000);
-  try {
-    release = await lockfile.lock(target, {
-      realpath: false,
-      lockfilePath: `${target}.lock`,
-      // A lock not refreshed for 30 s belongs to a killed process and is taken over.
-      stale: staleMs,
-      update: Math.max(1_000, Math.floor(staleMs / 6)),
-      retries: { retries: 100_000, factor: 1.2, minTimeout: 50, maxTimeout: 500 },
-      // proper-lockfile's default throws from a timer (an uncaught exception) when a starved
-      // event loop misses refreshes. Going on is safe: every entry is renamed into place whole.
-      onCompromised: () => undefined,
-    });
-  } catch (error) {
-    throw new PonchoError(
-      'ERR_PKGS_LOCK',
-      `cannot lock ${target} in the package cache: ${(error as Error).message}`,
-      {
-        hint: 'Check that the package cache folder is writable (PONCHO_PKGS_DIR).',
-        cause: error,
-      },
-    );
-  }
-  try {
-    await removeLeftovers(pkgsDir, pkg);
-    return await work();
-  } finally {
-    await release().catch(() => undefined);
-  }
+  // PONCHO_LOCK_STALE_MS shortens the takeover delay (tests; the minimum is 2 s).
+  const staleMs = Number(process.env.PONCHO_LOCK_STALE_MS) || 30_000;
+  return withFileLock(
+    {
+      lockPath: `${target}.lock`,
+      what: `${target} in the package cache`,
+      code: 'ERR_PKGS_LOCK',
+      hint: 'Check that the package cache folder is writable (PONCHO_PKGS_DIR).',
+      staleMs,
+    },
+    async () => {
+      await removeLeftovers(pkgsDir, pkg);
+      return work();
+    },
+  );
 }
 
 /**
