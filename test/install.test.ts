@@ -157,7 +157,10 @@ describe('installing the test channel', () => {
       channel: served.url,
     });
     expect(python.files).toContain('bin/python3.11');
-    expect(python.link).toEqual({ source: join(options('http').pkgsDir, stemOf(result, 'python')), type: 1 });
+    expect(python.link).toEqual({
+      source: join(options('http').pkgsDir, stemOf(result, 'python')),
+      type: 1,
+    });
     expect(python.paths_data.paths_version).toBe(1);
     const metas = (await readdir(join(prefix, 'conda-meta'))).filter((f) => f.endsWith('.json'));
     expect(metas).toHaveLength(result.lock.packages.length);
