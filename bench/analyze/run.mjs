@@ -5,7 +5,7 @@
  * in the same run. Everything is a whole process, wall clock, median of several runs, the runs
  * of each contender interleaved so that machine load hits them alike.
  *
- *   npm run build && node bench/analyze/run.mjs [--runs N] [--tree DIR]
+ *   npm run build && node bench/analyze/run.mjs [--runs N] [--tree DIR] [--bin BIN]
  *
  * - cold: empty scan cache (a fresh XDG_CACHE_HOME per run), parsing on all cores;
  * - warm: unchanged files, cache filled (content-keyed, $XDG_CACHE_HOME/poncho/analyze);
@@ -22,13 +22,15 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const bin = join(repo, 'packages/analyzer/bin/poncho_package_analyze.js');
 const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '5' },
     tree: { type: 'string', default: '/usr/lib/python3.11' },
+    // Another build of the analyzer (a copy of packages/analyzer), to compare before and after.
+    bin: { type: 'string' },
   },
 });
+const bin = resolve(values.bin ?? join(repo, 'packages/analyzer/bin/poncho_package_analyze.js'));
 const runs = Number(values.runs);
 const tree = values.tree;
 // The real interpreter, not a pyenv shim (whose bash start-up would flatter us).
@@ -166,6 +168,7 @@ const files = execFileSync('find', [tree, '-name', '*.py', '-not', '-path', '*/_
 console.log(
   `poncho_package_analyze benchmark: ${tree} (${files} .py files), ${runs} runs each, median wall time`,
 );
+console.log(`analyzer: ${bin}`);
 console.log(
   `cores: ${availableParallelism()}, node ${process.version}, baseline: ${python} ast scan`,
 );

@@ -255,6 +255,8 @@ export async function analyze(
       }
     }
   } finally {
+    // One write per shard for the whole run (see cache.ts).
+    cache?.flush();
     if (workers) await (await workers).close();
   }
 

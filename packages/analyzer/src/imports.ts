@@ -70,7 +70,7 @@ export function extractImports(
   const imports: FoundImport[] = [];
   const functions: string[] = [];
 
-  for (const node of importStatements(tree, grammar)) {
+  for (const node of importStatements(tree, source, grammar)) {
     switch (node.type) {
       case 'import_statement':
         for (const name of node.childrenForFieldName('name')) {
@@ -132,44 +132,102 @@ export function extractImports(
     }
   }
 
-  // Only files that mention the functions pay for the (much larger) set of call matches.
-  if (source.includes('__import__') || source.includes('import_module')) {
-    for (const match of grammar.dynamicQuery.matches(root)) {
-      const callee = match.captures.find((c) => c.name === 'callee')?.node;
-      const argument = match.captures.find((c) => c.name === 'arg')?.node;
-      if (!callee || !argument || !DYNAMIC_CALLEES.has(dotted(callee))) continue;
-      const literal = stringLiteral(argument);
-      if (literal === undefined || !MODULE_NAME.test(literal)) continue;
-      const level = literal.length - literal.replace(/^\.+/, '').length;
-      const call = callee.parent ?? callee;
-      imports.push({
-        ...context(call),
-        module: literal.slice(level),
-        level,
-        names: [],
-        kind: 'dynamic',
-      });
-    }
-    imports.sort((a, b) => a.line - b.line);
+  // Only the calls at a mention of the functions are looked at (a query for such calls matches
+  // every call whose first argument is a string, most of a file's calls).
+  let dynamic = 0;
+  for (const [start, end] of dynamicMentions(source)) {
+    const found = dynamicCall(root, start, end);
+    if (!found || !DYNAMIC_CALLEES.has(dotted(found.callee))) continue;
+    const literal = stringLiteral(found.argument);
+    if (literal === undefined || !MODULE_NAME.test(literal)) continue;
+    const level = literal.length - literal.replace(/^\.+/, '').length;
+    imports.push({
+      ...context(found.call),
+      module: literal.slice(level),
+      level,
+      names: [],
+      kind: 'dynamic',
+    });
+    dynamic++;
   }
+  if (dynamic > 0) imports.sort((a, b) => a.line - b.line);
 
   const syntaxErrors = root.hasError ? syntaxProblems(root) : [];
   return options.functions ? { imports, functions, syntaxErrors } : { imports, syntaxErrors };
 }
 
 /**
- * The import statements of a tree, in source order. Imports are statements, so only nodes that
- * hold statements are entered: about half the cost of a query over every node.
+ * The call `name(...)` or `something.name(...)` whose name is at [start, end), with its first
+ * argument when that is a string: what the query `(call function: [(identifier) (attribute)]
+ * @callee arguments: (argument_list . (string) @arg))` would match there.
  */
-function importStatements(tree: Tree, grammar: PythonGrammar): Node[] {
+function dynamicCall(
+  root: Node,
+  start: number,
+  end: number,
+): { call: Node; callee: Node; argument: Node } | undefined {
+  const name = root.descendantForIndex(start, end - 1);
+  if (!name || name.type !== 'identifier' || name.startIndex !== start || name.endIndex !== end)
+    return undefined;
+  let callee = name;
+  const parent = name.parent;
+  if (parent?.type === 'attribute' && parent.childForFieldName('attribute')?.id === name.id)
+    callee = parent;
+  const call = callee.parent;
+  if (call?.type !== 'call' || call.childForFieldName('function')?.id !== callee.id)
+    return undefined;
+  const argument = call.childForFieldName('arguments')?.firstNamedChild;
+  return argument?.type === 'string' ? { call, callee, argument } : undefined;
+}
+
+/** Where the source mentions `__import__` or `import_module`, as [start, end) offsets. */
+function dynamicMentions(source: string): Array<[number, number]> {
+  const ranges: Array<[number, number]> = [];
+  for (const word of ['__import__', 'import_module']) {
+    for (let at = source.indexOf(word); at >= 0; at = source.indexOf(word, at + word.length)) {
+      ranges.push([at, at + word.length]);
+    }
+  }
+  return ranges.sort((a, b) => a[0] - b[0]); // source order, as the imports are reported
+}
+
+/**
+ * The import statements of a tree, in source order. Imports are statements, so only nodes that
+ * hold statements are entered: about half the cost of a query over every node. And every import
+ * statement's text contains the word `import`, so a block whose text does not (most function
+ * bodies) is skipped without entering it: each step of the cursor is a call into WebAssembly,
+ * while the test is a binary search in the offsets of `import` in the source (which are UTF-16
+ * offsets, like the tree's indices for a string input).
+ */
+function importStatements(tree: Tree, source: string, grammar: PythonGrammar): Node[] {
+  const words: number[] = [];
+  for (let at = source.indexOf('import'); at >= 0; at = source.indexOf('import', at + 6)) {
+    words.push(at);
+  }
   const found: Node[] = [];
+  if (words.length === 0) return found;
+  /** Whether some `import` starts in [start, end). */
+  const mentionsImport = (start: number, end: number) => {
+    let low = 0;
+    let high = words.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if ((words[middle] as number) < start) low = middle + 1;
+      else high = middle;
+    }
+    return low < words.length && (words[low] as number) < end;
+  };
   const cursor = tree.walk();
   const visit = () => {
     if (!cursor.gotoFirstChild()) return;
     do {
       const type = cursor.nodeTypeId;
       if (grammar.importTypes.has(type)) found.push(cursor.currentNode);
-      else if (grammar.statementHolderTypes.has(type)) visit();
+      else if (
+        grammar.statementHolderTypes.has(type) &&
+        mentionsImport(cursor.startIndex, cursor.endIndex)
+      )
+        visit();
     } while (cursor.gotoNextSibling());
     cursor.gotoParent();
   };

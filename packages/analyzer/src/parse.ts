@@ -18,8 +18,6 @@ export interface PythonGrammar {
   statementHolderTypes: ReadonlySet<number>;
   /** Function definitions (for --function). */
   functionQuery: Query;
-  /** `__import__("x")`, `importlib.import_module("x")`: only run on files that mention them. */
-  dynamicQuery: Query;
 }
 
 const IMPORT_TYPES = ['import_statement', 'import_from_statement', 'future_import_statement'];
@@ -45,12 +43,6 @@ const STATEMENT_HOLDERS = [
 ];
 const FUNCTION_QUERY = '(function_definition name: (identifier) @def)';
 
-const DYNAMIC_QUERY = `
-(call
-  function: [(identifier) (attribute)] @callee
-  arguments: (argument_list . (string) @arg))
-`;
-
 let loading: Promise<PythonGrammar> | undefined;
 
 /** The parser of this thread (created on first use). */
@@ -70,7 +62,6 @@ export function loadPythonGrammar(): Promise<PythonGrammar> {
       importTypes: typeIds(language, IMPORT_TYPES),
       statementHolderTypes: typeIds(language, STATEMENT_HOLDERS),
       functionQuery: new Query(language, FUNCTION_QUERY),
-      dynamicQuery: new Query(language, DYNAMIC_QUERY),
     };
   })();
   return loading;

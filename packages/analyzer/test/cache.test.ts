@@ -1,0 +1,79 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ScanOutcome } from '@poncho/analyzer';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_PACKS, ScanCache } from '../dist/cache.js';
+
+let work: string;
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'poncho-scan-cache-'));
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+const outcome = (name: string): ScanOutcome => ({
+  ok: true,
+  scan: { imports: [], syntaxErrors: [], encoding: `utf-8 ${name}`, lines: 1 },
+});
+const packs = async (dir: string) => (await readdir(join(dir, 'packs'))).sort();
+
+describe('scan cache packs', () => {
+  it('writes nothing until flush, then one pack per shard, read back by a later run', async () => {
+    const dir = join(work, 'basic');
+    const cache = new ScanCache(dir, 'imports');
+    const keys = ['a', 'b', 'c', 'd'].map((s) => cache.key(Buffer.from(`import ${s}\n`)));
+    for (const key of keys) cache.put(key, outcome(key));
+    expect(cache.get(keys[0] as string)).toEqual(outcome(keys[0] as string));
+    await expect(readdir(dir)).rejects.toMatchObject({ code: 'ENOENT' });
+    cache.flush();
+    const shards = new Set(keys.map((key) => key.charAt(0)));
+    const written = await packs(dir);
+    expect(written).toHaveLength(shards.size);
+    expect(new Set(written.map((name) => name.charAt(0)))).toEqual(shards);
+
+    const later = new ScanCache(dir, 'imports');
+    for (const key of keys) expect(later.get(key)).toEqual(outcome(key));
+    // Another variant (scan options) never sees these entries.
+    const other = new ScanCache(dir, 'functions');
+    expect(other.get(other.key(Buffer.from('import a\n')))).toBeUndefined();
+  });
+
+  it('merges a shard into one pack once it has more than MAX_PACKS, keeping every entry', async () => {
+    const dir = join(work, 'merge');
+    const key = (i: number) => `e${String(i).padStart(63, '0')}`; // all in shard "e"
+    for (let run = 0; run <= MAX_PACKS; run++) {
+      const cache = new ScanCache(dir, 'imports');
+      cache.put(key(run), outcome(String(run)));
+      cache.flush();
+      expect((await packs(dir)).length).toBe(run + 1 > MAX_PACKS ? 1 : run + 1);
+    }
+    const cache = new ScanCache(dir, 'imports');
+    for (let run = 0; run <= MAX_PACKS; run++)
+      expect(cache.get(key(run))).toEqual(outcome(String(run)));
+  });
+
+  it('ignores a damaged pack (a miss, not an error)', async () => {
+    const dir = join(work, 'damaged');
+    const cache = new ScanCache(dir, 'imports');
+    const good = `f${'1'.repeat(63)}`;
+    cache.put(good, outcome('good'));
+    cache.flush();
+    await writeFile(join(dir, 'packs', 'f-0-0-broken.json'), '{"f2": {"ok": tr');
+    const later = new ScanCache(dir, 'imports');
+    expect(later.get(good)).toEqual(outcome('good'));
+    expect(later.get(`f${'2'.repeat(63)}`)).toBeUndefined();
+  });
+
+  it('removes the one-file-per-entry folders of earlier versions once it writes a pack', async () => {
+    const dir = join(work, 'old-layout');
+    await mkdir(join(dir, 'ab'), { recursive: true });
+    await writeFile(join(dir, 'ab', `ab${'0'.repeat(62)}.json`), '{"ok":true}');
+    await writeFile(join(dir, 'notes.txt'), 'not ours to remove');
+    const cache = new ScanCache(dir, 'imports');
+    cache.put(cache.key(Buffer.from('import x\n')), outcome('x'));
+    cache.flush();
+    expect((await readdir(dir)).sort()).toEqual(['notes.txt', 'packs']);
+  });
+});
