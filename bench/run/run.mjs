@@ -6,12 +6,19 @@
  * machine load hits them alike.
  *
  *   npm run build && node bench/run/run.mjs [--tarball FILE] [--cold-runs N] [--warm-runs N]
+ *     [--concurrency N] [--runner BIN (default packages/runner/bin/poncho_package_run.js)]
  *
  * Default tarball: the test fixtures' python environment (Debian's CPython 3.11 in conda's
  * layout, with a manifest, bin/conda-unpack and bin/activate, so both runners can use it).
  * - cold: unpack + relocate into a new --unpack-to folder, then run `true`;
  * - warm: the folder is ready; run `true` (overhead = minus running `true` directly);
- * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one.
+ * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one;
+ *   and 16 concurrent warm runs, the floor of the cold ones (what 16 start-ups cost on this
+ *   machine when nobody unpacks).
+ * Node 20 parses the whole NODE_EXTRA_CA_CERTS bundle when it starts (tens of ms of CPU per
+ * process): when it is set, its cost is measured and printed, and the numbers hold for the
+ * environment as it is (`env -u NODE_EXTRA_CA_CERTS node bench/run/run.mjs` for a worker
+ * without it).
  * Goals: warm overhead <= the reference's; cold <= the reference's; 16 concurrent <= 1.5x one.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -23,7 +30,6 @@ import { parseArgs } from 'node:util';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
-const ours = join(repo, 'packages/runner/bin/poncho_package_run.js');
 const REFERENCE = '/usr/bin/python_package_run';
 
 const { values } = parseArgs({
@@ -32,8 +38,11 @@ const { values } = parseArgs({
     'cold-runs': { type: 'string', default: '5' },
     'warm-runs': { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '16' },
+    // Another build of the runner (a copy of packages/runner), to compare before and after.
+    runner: { type: 'string' },
   },
 });
+const ours = resolve(values.runner ?? join(repo, 'packages/runner/bin/poncho_package_run.js'));
 const coldRuns = Number(values['cold-runs']);
 const warmRuns = Number(values['warm-runs']);
 const concurrency = Number(values.concurrency);
@@ -134,13 +143,13 @@ const cpuResults = { ours: {}, reference: {}, tar: {}, true: {} };
 const push = (who, what, ms) => {
   results[who][what] ??= [];
   results[who][what].push(ms);
-  if (what !== 'concurrent') {
+  if (!what.startsWith('concurrent')) {
     cpuResults[who][what] ??= [];
     cpuResults[who][what].push(cpu.last);
   }
 };
 
-console.log(`tarball: ${tarball}`);
+console.log(`runner: ${ours}\ntarball: ${tarball}`);
 console.log(`cold runs: ${coldRuns}, warm runs: ${warmRuns}, concurrency: ${concurrency}\n`);
 
 // Cold: unpack + relocate into a new folder (and bare tar into a new folder).
@@ -161,10 +170,12 @@ for (let i = 0; i < warmRuns; i++) {
   push('true', 'warm', timed('true', []));
 }
 
-// Concurrent cold runs on one new folder.
+// Concurrent cold runs on one new folder; concurrent warm runs on the ready folder.
 for (let i = 0; i < Math.max(1, Math.ceil(coldRuns / 2)); i++) {
-  for (const who of ['ours', 'reference'])
+  for (const who of ['ours', 'reference']) {
     push(who, 'concurrent', await contenders[who].concurrent(fresh(`${who}-conc`)));
+    push(who, 'concurrentWarm', await contenders[who].concurrent(warmDirs[who]));
+  }
 }
 
 const m = (who, what) => median(results[who][what]);
@@ -215,6 +226,14 @@ const rows = [
     '',
   ],
   [
+    `${concurrency} concurrent warm, one folder`,
+    f(m('ours', 'concurrentWarm')),
+    f(m('reference', 'concurrentWarm')),
+    '',
+    ratio(m('ours', 'concurrentWarm'), m('reference', 'concurrentWarm')),
+    '',
+  ],
+  [
     `${concurrency} concurrent / one cold`,
     ratio(m('ours', 'concurrent'), m('ours', 'cold')),
     ratio(m('reference', 'concurrent'), m('reference', 'cold')),
@@ -254,8 +273,21 @@ if (haveTime) {
   for (const row of cpuRows)
     console.log(row.map((cell, i) => String(cell).padEnd(cpuWidths[i])).join('  '));
 }
-console.log(
-  `\n(\`true\` alone: ${f(trueMs)}; node -e 0: ${f(median(Array.from({ length: 10 }, () => timed(process.execPath, ['-e', '0']))))})`,
-);
+const nodeStart = (extraEnv) =>
+  median(
+    Array.from({ length: 10 }, () => {
+      const start = process.hrtime.bigint();
+      spawnSync(process.execPath, ['-e', '0'], { env: extraEnv, stdio: 'ignore' });
+      return Number(process.hrtime.bigint() - start) / 1e6;
+    }),
+  );
+console.log(`\n(\`true\` alone: ${f(trueMs)}; node -e 0: ${f(nodeStart(env))})`);
+if (env.NODE_EXTRA_CA_CERTS) {
+  const without = { ...env };
+  delete without.NODE_EXTRA_CA_CERTS;
+  console.log(
+    `NODE_EXTRA_CA_CERTS is set: node -e 0 takes ${f(nodeStart(env))} with it, ${f(nodeStart(without))} without (Node 20 loads the bundle at start-up; every runner process pays it).`,
+  );
+}
 
 rmSync(out, { recursive: true, force: true });

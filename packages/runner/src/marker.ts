@@ -145,6 +145,13 @@ function parseMarker(text: string): UnpackedMarker | undefined {
 }
 
 /**
+ * How often a waiting run looks for the marker. A look is one failed open(2), so 16 runs
+ * polling cost next to nothing, while a waiter starts its command at most this long after the
+ * unpacker finishes (a backoff growing to 100-200 ms used to add that much to every waiter).
+ */
+export const PEER_POLL_MS = 10;
+
+/**
  * While another live run holds the folder's lock, waits for the folder to become complete,
  * polling with plain stat calls, without loading the locking code: with many runs starting at
  * once on a worker, all but one only wait. Returns the complete folder's state, or undefined
@@ -156,18 +163,20 @@ export async function waitForPeer(
   signal?: AbortSignal,
 ): Promise<FolderState | undefined> {
   const lock = lockPathFor(dir);
-  for (let delay = 20; ; delay = Math.min(delay * 1.5, 100)) {
+  for (;;) {
     let mtimeMs: number;
     try {
       mtimeMs = statSync(lock).mtimeMs;
     } catch {
-      return undefined;
+      // No lock: either nobody started, or the unpacker just finished and released it.
+      const state = await inspectFolder(dir);
+      return state.kind === 'ours' || state.kind === 'reference' ? state : undefined;
     }
     if (Date.now() - mtimeMs > LOCK_STALE_MS || Date.now() >= deadline) return undefined;
     const state = await inspectFolder(dir);
     if (state.kind === 'ours' || state.kind === 'reference') return state;
     signal?.throwIfAborted();
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    await new Promise((resolve) => setTimeout(resolve, PEER_POLL_MS));
     signal?.throwIfAborted();
   }
 }

@@ -5,6 +5,7 @@
  */
 
 import { constants } from 'node:os';
+import { isatty } from 'node:tty';
 import { ExitCode, PonchoError } from '@poncho/core/errors';
 import { createLogger, type Logger } from '@poncho/core/log';
 import { activatedEnv, activationScripts, commandLine } from './activate.js';
@@ -34,7 +35,9 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
   let command: CommandRun | undefined;
   // Ctrl-C on a terminal reaches the whole foreground process group, the command included:
   // passing SIGINT on as well would deliver it twice.
-  const onTerminal = Boolean(process.stdin.isTTY || process.stdout.isTTY || process.stderr.isTTY);
+  // (isatty, not process.stdin.isTTY: that getter builds a stream object for stdin, which the
+  // runner never reads; the command inherits the descriptor.)
+  const onTerminal = isatty(0) || isatty(1) || isatty(2);
   const onSignal = (signal: NodeJS.Signals) => {
     if (command) {
       if (!(signal === 'SIGINT' && onTerminal)) command.kill(signal);

@@ -14,6 +14,7 @@
  * The lock and the staging folder live beside the folder, so its parent must be writable.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
@@ -29,6 +30,7 @@ import {
   LOCK_STALE_MS,
   lockPathFor,
   MARKER_PATH,
+  PEER_POLL_MS,
   REFERENCE_MARKERS,
   type UnpackedMarker,
 } from './marker.js';
@@ -189,6 +191,14 @@ async function removeLeftovers(parent: string, name: string, log: Logger): Promi
 }
 
 /**
+ * How often a waiting run contends for the lock again while it exists. Between attempts it only
+ * polls for the marker (every PEER_POLL_MS), which is what ends nearly every wait; the attempts
+ * are for taking over a lock whose owner died (proper-lockfile does that on ELOCKED once the
+ * lock is stale) and are made at once when the lock disappears.
+ */
+const LOCK_RETRY_MS = 250;
+
+/**
  * Takes the lock, waiting up to `-w` seconds. Returns undefined (without the lock) when the
  * folder became complete while waiting: no need to unpack any more.
  */
@@ -198,24 +208,27 @@ async function acquireLock(
   options: FolderUnpackOptions,
 ): Promise<(() => Promise<void>) | undefined> {
   const deadline = options.deadline ?? Date.now() + options.waitForLockSeconds * 1000;
-  let delay = 20;
   let announced = false;
+  let nextAttempt = 0;
   for (;;) {
-    try {
-      return await lockfile.lock(dir, {
-        realpath: false,
-        lockfilePath: lockPath,
-        stale: STALE_MS,
-        update: UPDATE_MS,
-        retries: 0,
-        onCompromised: (error) => {
-          options.log.warn(`the lock on ${dir} was lost (${error.message}); finishing anyway`);
-        },
-      });
-    } catch (error) {
-      if (errnoCode(error) !== 'ELOCKED') {
-        throw fileError(error, lockPath, 'lock of the --unpack-to folder');
+    if (Date.now() >= nextAttempt || !existsSync(lockPath)) {
+      try {
+        return await lockfile.lock(dir, {
+          realpath: false,
+          lockfilePath: lockPath,
+          stale: STALE_MS,
+          update: UPDATE_MS,
+          retries: 0,
+          onCompromised: (error) => {
+            options.log.warn(`the lock on ${dir} was lost (${error.message}); finishing anyway`);
+          },
+        });
+      } catch (error) {
+        if (errnoCode(error) !== 'ELOCKED') {
+          throw fileError(error, lockPath, 'lock of the --unpack-to folder');
+        }
       }
+      nextAttempt = Date.now() + LOCK_RETRY_MS;
     }
     const state = await inspectFolder(dir);
     if (state.kind === 'ours' || state.kind === 'reference') return undefined;
@@ -234,8 +247,7 @@ async function acquireLock(
       options.log.debug(`waiting for another run unpacking into ${dir}`);
       announced = true;
     }
-    await sleep(Math.min(delay, left), options.signal);
-    delay = Math.min(delay * 1.5, 200);
+    await sleep(Math.min(PEER_POLL_MS, left), options.signal);
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MARKER_PATH, tarballFingerprint } from '@poncho/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inspectFolder } from '../src/marker.js';
+import { inspectFolder, lockPathFor, waitForPeer } from '../src/marker.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -73,5 +73,33 @@ describe('inspectFolder', () => {
     await expect(inspectFolder(join(dir, 'file'))).rejects.toMatchObject({
       code: 'ERR_UNPACK_DIR',
     });
+  });
+});
+
+describe('waitForPeer', () => {
+  const complete = async (folder: string) => {
+    await mkdir(join(folder, '.poncho'), { recursive: true });
+    await writeFile(
+      join(folder, MARKER_PATH),
+      JSON.stringify({ markerVersion: 1, fingerprint: 'f' }),
+    );
+  };
+
+  it('returns the folder once the run holding the lock completes it, and stops at the deadline', async () => {
+    const folder = join(dir, 'peer');
+    await mkdir(lockPathFor(folder));
+    const waiting = waitForPeer(folder, Date.now() + 10_000);
+    setTimeout(() => void complete(folder), 50);
+    expect(await waiting).toMatchObject({ kind: 'ours', marker: { fingerprint: 'f' } });
+    // A live lock, but the folder never completes: give up at the deadline.
+    await mkdir(lockPathFor(join(dir, 'never')));
+    expect(await waitForPeer(join(dir, 'never'), Date.now() + 50)).toBeUndefined();
+  });
+
+  it('without a lock: the complete folder if the unpacker just finished, else undefined', async () => {
+    const folder = join(dir, 'released');
+    expect(await waitForPeer(folder, Date.now() + 10_000)).toBeUndefined();
+    await complete(folder);
+    expect(await waitForPeer(folder, Date.now() + 10_000)).toMatchObject({ kind: 'ours' });
   });
 });
