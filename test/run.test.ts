@@ -118,6 +118,50 @@ describe('a temporary environment (no --unpack-to)', () => {
   });
 });
 
+describe('bin/launch.sh (the installed poncho_package_run and python_package_run)', () => {
+  const LAUNCH = join(import.meta.dirname, '../packages/runner/bin/launch.sh');
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: the shell expands it
+  const expand = '"CA=${NODE_EXTRA_CA_CERTS-unset} PARKED=${PONCHO_NODE_EXTRA_CA_CERTS-unset}"';
+  const probe = ['sh', '-c', `echo ${expand}`];
+
+  it('starts Node without NODE_EXTRA_CA_CERTS and gives the command its value back', async () => {
+    // Reached through a symlink, as npm installs it in node_modules/.bin.
+    const links = join(work, 'links');
+    await mkdir(links, { recursive: true });
+    await symlink(LAUNCH, join(links, 'poncho_package_run'));
+    await symlink(LAUNCH, join(links, 'python_package_run'));
+    const caEnv = { ...env, NODE_EXTRA_CA_CERTS: '/etc/ssl/certs/ca-certificates.crt' };
+    const run = (bin: string, args: string[]) =>
+      spawnSync(join(links, bin), args, { env: caEnv, encoding: 'utf8', timeout: 60_000 });
+
+    const modern = run('poncho_package_run', ['-e', tarball, ...probe]);
+    expect(modern.stderr).toBe('');
+    expect(modern.stdout.trim()).toBe('CA=/etc/ssl/certs/ca-certificates.crt PARKED=unset');
+    // The runner's own Node process (the command's parent) ran without it: that is the point,
+    // Node 20 spends ~50 ms parsing the bundle at start-up.
+    const parent = run('poncho_package_run', [
+      '-e',
+      tarball,
+      'sh',
+      '-c',
+      'tr "\\0" "\\n" < /proc/$PPID/environ | grep -E "^(PONCHO_)?NODE_EXTRA_CA_CERTS=" | cut -d= -f1',
+    ]);
+    expect(parent.stdout.trim()).toBe('PONCHO_NODE_EXTRA_CA_CERTS');
+
+    // The name picks the CLI: python_package_run keeps the older positional form.
+    const legacy = run('python_package_run', [tarball, ...probe]);
+    expect(legacy.status).toBe(0);
+    expect(legacy.stdout.trim()).toBe('CA=/etc/ssl/certs/ca-certificates.crt PARKED=unset');
+  });
+
+  it('leaves the variable unset when the caller had none', () => {
+    const noCa = { ...env };
+    delete noCa.NODE_EXTRA_CA_CERTS;
+    const result = spawnSync(LAUNCH, ['-e', tarball, ...probe], { env: noCa, encoding: 'utf8' });
+    expect(result.stdout.trim()).toBe('CA=unset PARKED=unset');
+  });
+});
+
 describe('exit status', () => {
   it("is the command's own", async () => {
     expect((await runRunner(['-e', tarball, 'exit-with', '0'], { env })).code).toBe(0);

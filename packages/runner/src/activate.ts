@@ -8,12 +8,22 @@
 import { readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
+/**
+ * Where bin/launch.sh parks NODE_EXTRA_CA_CERTS while the runner starts (Node 20 would spend
+ * ~50 ms parsing the bundle); the command gets the caller's value back.
+ */
+export const PARKED_CA_CERTS = 'PONCHO_NODE_EXTRA_CA_CERTS';
+
 /** The environment variables of the command: the caller's, activated for `prefix`. */
 export function activatedEnv(
   prefix: string,
   base: NodeJS.ProcessEnv = process.env,
 ): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...base };
+  if (env[PARKED_CA_CERTS] !== undefined) {
+    env.NODE_EXTRA_CA_CERTS = env[PARKED_CA_CERTS];
+    delete env[PARKED_CA_CERTS];
+  }
   delete env.PYTHONPATH;
   delete env.PYTHONHOME;
   const bin = join(prefix, 'bin');

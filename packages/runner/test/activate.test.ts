@@ -18,6 +18,15 @@ describe('activation', () => {
     });
   });
 
+  it('gives the command back the NODE_EXTRA_CA_CERTS that bin/launch.sh parked', () => {
+    const env = activatedEnv('/envs/a', {
+      PATH: '/usr/bin',
+      PONCHO_NODE_EXTRA_CA_CERTS: '/ca.pem',
+    });
+    expect(env.NODE_EXTRA_CA_CERTS).toBe('/ca.pem');
+    expect(env).not.toHaveProperty('PONCHO_NODE_EXTRA_CA_CERTS');
+  });
+
   it('runs the command directly without activation scripts', () => {
     expect(commandLine([], ['python3', 'a b'])).toEqual({ file: 'python3', args: ['a b'] });
   });
