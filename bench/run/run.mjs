@@ -6,7 +6,7 @@
  * machine load hits them alike.
  *
  *   npm run build && node bench/run/run.mjs [--tarball FILE] [--cold-runs N] [--warm-runs N]
- *     [--concurrency N] [--runner BIN (default packages/runner/bin/poncho_package_run.js)]
+ *     [--concurrency N] [--runner BIN (default packages/runner/bin/launch.sh, what npm installs; a .js runs with node)]
  *
  * Default tarball: the test fixtures' python environment (Debian's CPython 3.11 in conda's
  * layout, with a manifest, bin/conda-unpack and bin/activate, so both runners can use it).
@@ -42,7 +42,9 @@ const { values } = parseArgs({
     runner: { type: 'string' },
   },
 });
-const ours = resolve(values.runner ?? join(repo, 'packages/runner/bin/poncho_package_run.js'));
+const ours = resolve(values.runner ?? join(repo, 'packages/runner/bin/launch.sh'));
+// The installed binary is the sh launcher; a .js entry point (an older build) runs with node.
+const [oursFile, ...oursArgs] = ours.endsWith('.js') ? [process.execPath, ours] : [ours];
 const coldRuns = Number(values['cold-runs']);
 const warmRuns = Number(values['warm-runs']);
 const concurrency = Number(values.concurrency);
@@ -116,18 +118,11 @@ const median = (xs) => {
 
 const contenders = {
   ours: {
-    cold: (dir) => timed(process.execPath, [ours, '-e', tarball, '-d', dir, 'true']),
-    temp: () => timed(process.execPath, [ours, '-e', tarball, 'true']),
-    warm: (dir) => timed(process.execPath, [ours, '-e', tarball, '-d', dir, 'true']),
+    cold: (dir) => timed(oursFile, [...oursArgs, '-e', tarball, '-d', dir, 'true']),
+    temp: () => timed(oursFile, [...oursArgs, '-e', tarball, 'true']),
+    warm: (dir) => timed(oursFile, [...oursArgs, '-e', tarball, '-d', dir, 'true']),
     concurrent: (dir) =>
-      timedConcurrent(concurrency, process.execPath, () => [
-        ours,
-        '-e',
-        tarball,
-        '-d',
-        dir,
-        'true',
-      ]),
+      timedConcurrent(concurrency, oursFile, () => [...oursArgs, '-e', tarball, '-d', dir, 'true']),
   },
   reference: {
     cold: (dir) => timed(REFERENCE, ['-e', tarball, '-u', dir, 'true']),
