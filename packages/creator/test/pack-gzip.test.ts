@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { crc32, crc32Combine } from '../dist/pack/crc32.js';
-import { ParallelGzip } from '../dist/pack/gzip-parallel.js';
+import { GzipWorkerPool, ParallelGzip } from '../dist/pack/gzip-parallel.js';
 
 class MemorySink {
   chunks: Uint8Array[] = [];
@@ -70,6 +70,19 @@ describe('crc32', () => {
     expect(crc32Combine(crc32(a), crc32(Buffer.alloc(0)), 0)).toBe(crc32(a));
     expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926); // the standard check value
   });
+
+  it('gives the same result at any alignment and length (word-wise and byte-wise paths)', () => {
+    const data = randomBytes(70_000);
+    for (const offset of [0, 1, 2, 3, 5]) {
+      for (const length of [0, 1, 7, 63, 64, 65, 1000, 65_537]) {
+        const piece = data.subarray(offset, offset + length);
+        const gz = gzipSync(piece, { level: 0 });
+        expect(crc32(piece)).toBe(gz.readUInt32LE(gz.length - 8));
+        const cut = Math.floor(length / 3);
+        expect(crc32(piece.subarray(cut), crc32(piece.subarray(0, cut)))).toBe(crc32(piece));
+      }
+    }
+  });
 });
 
 describe('ParallelGzip', () => {
@@ -126,6 +139,33 @@ describe('ParallelGzip', () => {
     expect(gunzipSync(stored).equals(input)).toBe(true);
     expect(best[8]).toBe(2); // XFL: maximum compression
     expect(() => new ParallelGzip(new MemorySink(), { level: 10 })).toThrow(/level/);
+  });
+
+  it('gives the same bytes when fed through writeFilled and a pre-started worker pool', async () => {
+    const input = sampleData(900_000);
+    const expected = await compress(input, { threads: 1, blockSize: 64 * 1024 });
+    const sink = new MemorySink();
+    const gz = new ParallelGzip(sink, { pool: GzipWorkerPool.start(2), blockSize: 64 * 1024 });
+    try {
+      // Alternate plain writes with pieces read straight into the block buffer.
+      let at = 0;
+      for (let i = 0; at < input.length; i++) {
+        const n = Math.min(input.length - at, 50_000 + i * 7_000);
+        if (i % 2) await gz.write(input.subarray(at, at + n));
+        else {
+          let next = at;
+          await gz.writeFilled(n, (target) => {
+            target.set(input.subarray(next, next + target.length));
+            next += target.length;
+          });
+        }
+        at += n;
+      }
+      await gz.end();
+    } finally {
+      await gz.close();
+    }
+    expect(sink.bytes.equals(expected)).toBe(true);
   });
 
   it('reports a failing sink instead of hanging', async () => {

@@ -22,16 +22,22 @@ export interface BlockResult {
   deflated: Uint8Array;
   crc: number;
   length: number;
+  /** The job's input buffer, handed back so the caller can reuse it for a later block. */
+  input?: Uint8Array;
 }
 
 /** The deflate window: a dictionary longer than this is useless. */
 export const DICTIONARY_SIZE = 32 * 1024;
+
+const OUTPUT_CHUNK = 64 * 1024;
 
 export function compressBlock(job: BlockJob): BlockResult {
   const options: Parameters<typeof deflateRawSync>[1] = {
     level: job.level,
     memLevel: 8,
     finishFlush: job.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+    // One output buffer large enough for a typical block: no concatenation of 16 KiB pieces.
+    chunkSize: OUTPUT_CHUNK,
   };
   if (job.dictionary.length > 0) options.dictionary = job.dictionary;
   const deflated = deflateRawSync(job.data, options);

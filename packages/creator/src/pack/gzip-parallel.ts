@@ -20,6 +20,45 @@ export interface ParallelGzipOptions {
   threads?: number;
   /** Input bytes per block (default 128 KiB, as pigz). */
   blockSize?: number;
+  /**
+   * Worker threads started earlier (GzipWorkerPool.start), so that their start-up overlaps
+   * other work; `threads` is then ignored. The ParallelGzip takes them over and stops them.
+   */
+  pool?: GzipWorkerPool;
+}
+
+/**
+ * Compression worker threads, started ahead of the ParallelGzip that uses them: a thread takes
+ * tens of milliseconds to load, which the packer spends listing and scanning the prefix.
+ */
+export class GzipWorkerPool {
+  /** The first error a worker raised before a ParallelGzip listened to it. */
+  failure: unknown;
+
+  private constructor(readonly workers: Worker[]) {}
+
+  /** Starts `threads` workers (none for 1 thread: that compresses on the calling thread). */
+  static start(threads = defaultThreads()): GzipWorkerPool {
+    const count = Math.max(1, Math.floor(threads));
+    const workers: Worker[] = [];
+    const pool = new GzipWorkerPool(workers);
+    if (count > 1) {
+      for (let i = 0; i < count; i++) {
+        const worker = new Worker(new URL('./gzip-worker.js', import.meta.url));
+        worker.on('error', (error) => {
+          pool.failure ??= error;
+        });
+        workers.push(worker);
+      }
+    }
+    return pool;
+  }
+
+  /** Stops the workers (idempotent). */
+  async close(): Promise<void> {
+    const workers = this.workers.splice(0);
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
 }
 
 export const DEFAULT_BLOCK_SIZE = 128 * 1024;
@@ -46,6 +85,8 @@ export class ParallelGzip {
   private readonly workers: Worker[] = [];
   private readonly maxInFlight: number;
   private block: Uint8Array;
+  /** Full-size block buffers the workers handed back: reused instead of allocated. */
+  private readonly spareBlocks: Uint8Array[] = [];
   private fill = 0;
   private tail = new Uint8Array(0);
   private nextIndex = 0;
@@ -72,15 +113,14 @@ export class ParallelGzip {
       );
     }
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
-    const threads = Math.max(1, Math.floor(options.threads ?? defaultThreads()));
-    if (threads > 1) {
-      for (let i = 0; i < threads; i++) {
-        const worker = new Worker(new URL('./gzip-worker.js', import.meta.url));
-        worker.on('message', (result: BlockResult) => this.onResult(result));
-        worker.on('error', (error) => this.fail(error));
-        this.workers.push(worker);
-      }
+    const pool = options.pool ?? GzipWorkerPool.start(options.threads ?? defaultThreads());
+    if (pool.failure) this.fail(pool.failure);
+    for (const worker of pool.workers.splice(0)) {
+      worker.on('message', (result: BlockResult) => this.onResult(result));
+      worker.on('error', (error) => this.fail(error));
+      this.workers.push(worker);
     }
+    const threads = Math.max(1, this.workers.length);
     // Enough blocks in flight that a descheduled thread does not stall the others at once.
     this.maxInFlight = Math.max(4, threads * 8);
     this.block = new Uint8Array(this.blockSize);
@@ -100,6 +140,26 @@ export class ParallelGzip {
       this.block.set(data.subarray(offset, offset + n), this.fill);
       this.fill += n;
       offset += n;
+      if (this.fill === this.blockSize) {
+        await this.dispatch(false);
+      }
+    }
+  }
+
+  /** ByteSink.writeFilled: `fill` writes straight into the block buffer (no copy). */
+  async writeFilled(length: number, fill: (target: Uint8Array) => void): Promise<void> {
+    this.throwIfFailed();
+    if (!this.started) {
+      this.started = true;
+      this.queueOutput(gzipHeader(this.level));
+    }
+    let remaining = length;
+    while (remaining > 0) {
+      const n = Math.min(remaining, this.blockSize - this.fill);
+      fill(this.block.subarray(this.fill, this.fill + n));
+      this.fill += n;
+      this.inputBytes += n;
+      remaining -= n;
       if (this.fill === this.blockSize) {
         await this.dispatch(false);
       }
@@ -140,19 +200,22 @@ export class ParallelGzip {
     const dictionary = this.tail;
     // Keep the end of this block as the next block's dictionary before the buffer moves away.
     this.tail = data.slice(Math.max(0, data.length - DICTIONARY_SIZE));
-    this.block = new Uint8Array(this.blockSize);
+    this.block = this.spareBlocks.pop() ?? new Uint8Array(this.blockSize);
     this.fill = 0;
     const job: BlockJob = { index: this.nextIndex++, data, dictionary, last, level: this.level };
     this.inFlight++;
     if (this.workers.length === 0) {
       try {
-        this.onResult(compressBlock(job));
+        const result = compressBlock(job);
+        // Compressed synchronously: the input buffer is free again.
+        this.onResult({ ...result, input: job.data });
       } catch (error) {
         this.fail(error);
       }
     } else {
       const worker = this.workers[this.roundRobin++ % this.workers.length] as Worker;
-      worker.postMessage(job, [data.buffer as ArrayBuffer]);
+      // Both buffers belong to this job alone: transfer them instead of copying.
+      worker.postMessage(job, [data.buffer as ArrayBuffer, dictionary.buffer as ArrayBuffer]);
     }
     while (this.inFlight >= this.maxInFlight && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -161,6 +224,10 @@ export class ParallelGzip {
   }
 
   private onResult(result: BlockResult): void {
+    if (result.input?.byteLength === this.blockSize && this.spareBlocks.length < 4) {
+      this.spareBlocks.push(result.input);
+      result.input = undefined;
+    }
     this.results.set(result.index, result);
     for (;;) {
       const next = this.results.get(this.nextToWrite);

@@ -11,7 +11,7 @@
  * `.pyc` files are skipped: the prefix in them is only the source path shown in tracebacks, and
  * rewriting it would corrupt their length-prefixed strings.
  */
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
@@ -214,8 +214,9 @@ export async function takeInventory(options: InventoryOptions): Promise<Inventor
       !e.path.endsWith('.pyc') &&
       !options.generated?.has(e.path),
   );
+  const scratch = new ScratchReader();
   for (const entry of candidates) {
-    const data = readFileSync(join(prefix, entry.path));
+    const data = scratch.read(join(prefix, entry.path), entry.size);
     if (!data.includes(needle)) continue;
     const mode = data.includes(0) ? 'binary' : 'text';
     files.push({ path: entry.path, placeholder: buildPrefix, mode });
@@ -263,4 +264,35 @@ async function findPristine(
     }
   }
   return undefined;
+}
+
+/**
+ * Reads whole files into one reused buffer: the scan reads nearly every file of the prefix,
+ * and a fresh buffer per file mostly feeds the garbage collector. The result is valid until
+ * the next read.
+ */
+class ScratchReader {
+  private buffer = Buffer.allocUnsafe(1 << 20);
+
+  /** The content of `path` (`sizeHint`: its size when listed; the file may have changed). */
+  read(path: string, sizeHint: number): Buffer {
+    if (sizeHint + 1 > this.buffer.length) this.buffer = Buffer.allocUnsafe(sizeHint + 1);
+    const fd = openSync(path, 'r');
+    try {
+      let filled = 0;
+      for (;;) {
+        if (filled === this.buffer.length) {
+          const bigger = Buffer.allocUnsafe(this.buffer.length * 2);
+          this.buffer.copy(bigger, 0, 0, filled);
+          this.buffer = bigger;
+        }
+        const n = readSync(fd, this.buffer, filled, this.buffer.length - filled, null);
+        if (n === 0) break;
+        filled += n;
+      }
+      return this.buffer.subarray(0, filled);
+    } finally {
+      closeSync(fd);
+    }
+  }
 }

@@ -17,7 +17,7 @@ import { errnoCode, fileError, isPonchoError } from '@poncho/core/errors';
 import { assertParentDirectory, tempSibling } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
-import { ParallelGzip } from './gzip-parallel.js';
+import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
 import { type Inventory, takeInventory } from './inventory.js';
 import { pycSource, retimePyc } from './pyc.js';
 import { environmentScripts, type GeneratedFile } from './scripts.js';
@@ -113,10 +113,25 @@ type PackEntry =
     };
 
 export async function packPrefix(options: PackPrefixOptions): Promise<PackResult> {
+  const format = options.format ?? archiveFormatFor(options.output);
+  await assertParentDirectory(options.output, 'environment tarball');
+  // The compression threads load while the prefix is listed and scanned (tens of ms each).
+  const pool =
+    format === 'tar.gz' ? GzipWorkerPool.start(options.threads ?? defaultThreads()) : undefined;
+  try {
+    return await packWith(options, format, pool);
+  } finally {
+    await pool?.close();
+  }
+}
+
+async function packWith(
+  options: PackPrefixOptions,
+  format: ArchiveFormat,
+  pool: GzipWorkerPool | undefined,
+): Promise<PackResult> {
   const { prefix, output, logger } = options;
   const buildPrefix = options.buildPrefix ?? prefix;
-  const format = options.format ?? archiveFormatFor(output);
-  await assertParentDirectory(output, 'environment tarball');
 
   const generated = new Map<string, GeneratedFile>();
   for (const file of environmentScripts()) generated.set(file.path, file);
@@ -168,7 +183,7 @@ export async function packPrefix(options: PackPrefixOptions): Promise<PackResult
     if (format === 'tar.gz') {
       gzip = new ParallelGzip(sink, {
         level: options.compressLevel ?? 6,
-        threads: options.threads,
+        pool,
       });
       target = gzip;
     }

@@ -7,6 +7,12 @@ import { closeSync, fsyncSync, openSync, writevSync } from 'node:fs';
 
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;
+  /**
+   * Optional: takes `length` bytes that `fill` puts straight into the sink's own buffer (called
+   * with pieces of it, in order, each to be filled completely). Saves a buffer and a copy per
+   * piece for file content read from disk; sinks without it get write() calls instead.
+   */
+  writeFilled?(length: number, fill: (target: Uint8Array) => void): Promise<void>;
 }
 
 /**

@@ -65,17 +65,24 @@ export class TarWriter {
     const fd = openSync(source, 'r');
     try {
       let done = 0;
-      while (done < size) {
-        const want = Math.min(READ_CHUNK, size - done);
-        const chunk = new Uint8Array(want);
+      const readFully = (target: Uint8Array): void => {
         let filled = 0;
-        while (filled < want) {
-          const n = readSync(fd, chunk, filled, want - filled, done + filled);
+        while (filled < target.length) {
+          const n = readSync(fd, target, filled, target.length - filled, done + filled);
           if (n === 0) throw new Error(`${source} shrank while it was being packed`);
           filled += n;
         }
-        await this.sink.write(chunk);
-        done += want;
+        done += filled;
+      };
+      if (this.sink.writeFilled) {
+        // Read straight into the compressor's block buffer: no chunk to allocate and copy.
+        await this.sink.writeFilled(size, readFully);
+      } else {
+        while (done < size) {
+          const chunk = new Uint8Array(Math.min(READ_CHUNK, size - done));
+          readFully(chunk);
+          await this.sink.write(chunk);
+        }
       }
       if (readSync(fd, this.probe, 0, 1, size) !== 0)
         throw new Error(`${source} grew while it was being packed`);
