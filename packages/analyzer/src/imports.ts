@@ -167,7 +167,7 @@ function dynamicCall(
   end: number,
 ): { call: Node; callee: Node; argument: Node } | undefined {
   const name = root.descendantForIndex(start, end - 1);
-  if (!name || name.type !== 'identifier' || name.startIndex !== start || name.endIndex !== end)
+  if (name?.type !== 'identifier' || name.startIndex !== start || name.endIndex !== end)
     return undefined;
   let callee = name;
   const parent = name.parent;

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { ExitCode, isPonchoError, UsageError } from './errors.js';
 
-export type CliMain = (argv: string[]) => Promise<number | undefined | void>;
+export type CliMain = (argv: string[]) => Promise<number | undefined>;
 
 /** Options of the error printer: `debug` adds stack traces and causes. */
 export interface CliOptions {
