@@ -439,27 +439,17 @@ describe('link', () => {
     const pkg = join(work, 'pkg-evil');
     await put(pkg, 'share/ok', 'ok');
     await symlink('../../../../etc/passwd', join(pkg, 'share/pw'));
-    await put(
-      pkg,
-      'info/paths.json',
-      JSON.stringify({ paths_version: 1, paths: [{ _path: 'share/pw', path_type: 'softlink' }] }),
-    );
-    await expect(
-      planLink(locked('evil'), pkg, await readPackageMetadata(pkg), undefined),
-    ).rejects.toMatchObject({ code: 'ERR_UNSAFE_PATH' });
-    await put(
-      pkg,
-      'info/paths.json',
-      JSON.stringify({ paths_version: 1, paths: [{ _path: '../outside', path_type: 'hardlink' }] }),
-    );
-    await expect(
-      planLink(locked('evil'), pkg, await readPackageMetadata(pkg), undefined),
-    ).rejects.toMatchObject({ code: 'ERR_UNSAFE_PATH' });
-    await put(
-      pkg,
-      'info/paths.json',
-      JSON.stringify({ paths_version: 1, paths: [{ _path: 'share/ok', path_type: 'fifo' }] }),
-    );
+    const planWith = async (paths: Array<Record<string, unknown>>) => {
+      await putPaths(pkg, paths);
+      return planLink(locked('evil'), pkg, await readPackageMetadata(pkg), undefined);
+    };
+    await expect(planWith([{ _path: 'share/pw', path_type: 'softlink' }])).rejects.toMatchObject({
+      code: 'ERR_UNSAFE_PATH',
+    });
+    await expect(planWith([{ _path: '../outside', path_type: 'hardlink' }])).rejects.toMatchObject({
+      code: 'ERR_UNSAFE_PATH',
+    });
+    await putPaths(pkg, [{ _path: 'share/ok', path_type: 'fifo' }]);
     await expect(readPackageMetadata(pkg)).rejects.toMatchObject({ code: 'ERR_CORRUPT_ARCHIVE' });
   });
 
