@@ -1,8 +1,7 @@
 /**
  * Reading a tarball's manifest without zod: the runner reads one on every cold start on every
- * worker, and loading zod costs more there than unpacking a small environment's metadata. The
- * rules are exactly the zod schema's in manifest.ts (a unit test checks that both agree); the
- * schema stays the reference for writers.
+ * worker, and loading zod costs more there than unpacking a small environment's metadata.
+ * manifest.ts re-exports this as the manifest API.
  */
 import { PonchoError } from './errors.js';
 
@@ -32,7 +31,7 @@ export function isPrefixRelativePath(path: string): boolean {
   );
 }
 
-/** Throws the errors of parseManifest when `data` is not a manifest. */
+/** The error for a manifest that is not valid, naming the source and the field. */
 export function invalidManifest(
   source: string,
   field: string,
@@ -76,7 +75,7 @@ export function parseManifestJson(text: string, source: string): unknown {
   return data;
 }
 
-/** parseManifest without zod: same results, same error codes, the offending field named. */
+/** Parses and validates a manifest; errors are PonchoErrors naming the source and field. */
 export function readManifestText(text: string, source: string): ManifestData {
   const data = parseManifestJson(text, source);
   const fail = (field: string, message: string) => invalidManifest(source, field, message);
