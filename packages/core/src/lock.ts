@@ -4,7 +4,6 @@
  * is the honest cache key for a tarball (same lock, same environment).
  */
 import { z } from 'zod';
-import { PonchoError } from './errors.js';
 
 export const LockedPackage = z.object({
   name: z.string().min(1),
@@ -40,36 +39,6 @@ export const Lock = z.object({
   pip: z.array(z.string()).default([]),
 });
 export type Lock = z.infer<typeof Lock>;
-
-/** Parses a lock file's text; a bad lock is a PonchoError naming the source and the field. */
-export function parseLock(text: string, source: string): Lock {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (error) {
-    throw new PonchoError(
-      'ERR_LOCK_INVALID',
-      `lock file ${source} is not valid JSON: ${(error as Error).message}`,
-      {
-        hint: 'Regenerate the lock (solve again) or fix the file.',
-        cause: error,
-      },
-    );
-  }
-  const parsed = Lock.safeParse(json);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    const where = issue && issue.path.length > 0 ? issue.path.join('.') : '(root)';
-    throw new PonchoError(
-      'ERR_LOCK_INVALID',
-      `lock file ${source}: ${where}: ${issue?.message ?? 'invalid'}`,
-      {
-        hint: 'Regenerate the lock (solve again) or fix the file.',
-      },
-    );
-  }
-  return parsed.data;
-}
 
 /**
  * Serialises a lock deterministically (packages sorted by name, indent 2), so the same solve

@@ -153,6 +153,36 @@ describe('readSpecSource', () => {
     ).rejects.toMatchObject({
       message: expect.stringMatching(/invalid lock file: field packages\[0\]\.version/),
     });
+    const lockWith = (fields: Record<string, unknown>, pkg: Record<string, unknown> = {}) =>
+      JSON.stringify({
+        lockVersion: 1,
+        platform: 'linux-64',
+        channels: [],
+        specs: [],
+        packages: [
+          {
+            name: 'a',
+            version: '1',
+            build: '0',
+            buildNumber: 0,
+            subdir: 'noarch',
+            channel: 'https://c',
+            url: 'https://c/noarch/a-1-0.conda',
+            fileName: 'a-1-0.conda',
+            sha256: 'a'.repeat(64),
+            depends: [],
+            ...pkg,
+          },
+        ],
+        ...fields,
+      });
+    await expect(fromText('ok.lock.json', lockWith({}))).resolves.toMatchObject({ kind: 'lock' });
+    await expect(fromText('bad6.json', lockWith({}, { sha256: 'nope' }))).rejects.toMatchObject({
+      message: expect.stringMatching(/bad6\.json: invalid lock file: field packages\[0\]\.sha256/),
+    });
+    await expect(fromText('bad7.json', lockWith({ lockVersion: 2 }))).rejects.toMatchObject({
+      message: expect.stringMatching(/bad7\.json: .*lockVersion/),
+    });
   });
 
   it('reports syntax errors with the place', async () => {
