@@ -82,6 +82,7 @@ export function fileError(error: unknown, path: string, what: string): PonchoErr
       });
     case 'EISDIR':
       return new PonchoError('ERR_FILE_IS_DIR', `${what} is a directory: ${path}`, {
+        hint: 'Give the path of a file, not of a folder.',
         cause: error,
       });
     case 'ENOTDIR':
@@ -89,6 +90,7 @@ export function fileError(error: unknown, path: string, what: string): PonchoErr
         'ERR_FILE_NOT_DIR',
         `a parent of the ${what} is not a directory: ${path}`,
         {
+          hint: 'Check the path: one of its folders is a file.',
           cause: error,
         },
       );
@@ -105,7 +107,7 @@ export function fileError(error: unknown, path: string, what: string): PonchoErr
       return new PonchoError(
         'ERR_FILE',
         `cannot use ${what} ${path}: ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
+        { hint: 'Check the path and its permissions, then run again.', cause: error },
       );
   }
 }

@@ -35,6 +35,7 @@ export async function assertParentDirectory(target: string, what: string): Promi
     throw new PonchoError(
       'ERR_OUTPUT_DIR',
       `not a folder: ${parent} (needed for the ${what} ${target})`,
+      { hint: 'Choose an output path inside an existing folder.' },
     );
   }
 }

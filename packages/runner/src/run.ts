@@ -30,7 +30,10 @@ const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 /** Runs `command` in the environment and resolves with its exit status. */
 export async function runInEnvironment(options: RunOptions): Promise<number> {
   const log = options.log ?? createLogger({ prefix: 'poncho_package_run', level: 'warn' });
-  if (options.command.length === 0) throw new PonchoError('ERR_NO_COMMAND', 'no command to run');
+  if (options.command.length === 0)
+    throw new PonchoError('ERR_NO_COMMAND', 'no command to run', {
+      hint: 'Pass the command and its arguments, e.g. ["python3", "task.py"].',
+    });
   const controller = new AbortController();
   let command: CommandRun | undefined;
   // Ctrl-C on a terminal reaches the whole foreground process group, the command included:

@@ -180,7 +180,10 @@ async function run(
     throw new PonchoError(
       'ERR_BACKEND',
       `cannot run ${command.file}: ${(error as Error).message}`,
-      { cause: error },
+      {
+        hint: 'Check that the conda executable exists and is executable, or use --backend embedded.',
+        cause: error,
+      },
     );
   }
   if (result.exitCode !== 0) {

@@ -218,7 +218,10 @@ export function solveError(
     return new PonchoError(
       'ERR_SOLVE',
       `the solver failed for [${specs.join(', ')}]: ${raw.trim()}`,
-      { cause: error },
+      {
+        hint: 'Check the match specs and the channels; run again with --debug for the details.',
+        cause: error,
+      },
     );
   }
   const channelList = channels.map((c) => c.url).join(', ');
