@@ -212,12 +212,24 @@ describe('poncho_package_analyze CLI', () => {
         message: /not a Python 3 version/,
       },
       { args: ['--bogus', 'ok.py', 'out.json'], status: 2, message: /unknown option '--bogus'/ },
+      {
+        args: ['--threads', 'many', 'ok.py', 'out.json'],
+        status: 2,
+        message: /--threads many is not a whole number/,
+      },
+      {
+        args: ['-', '-', 'out.json'],
+        status: 2,
+        message: /standard input \(-\) can be given only once/,
+      },
     ];
     for (const { args, status, message } of cases) {
       const result = run(['--python-version', '3.11', ...args], { cwd: root });
       expect(result.status, `${args.join(' ')}: ${result.stderr}`).toBe(status);
       expect(result.stderr).toMatch(message);
       expect(result.stderr).toMatch(/^poncho_package_analyze: error: /);
+      // Every error says what to do.
+      expect(result.stderr, args.join(' ')).toMatch(/\n {2}hint: \S/);
       expect(existsSync(join(root, 'out.json')), args.join(' ')).toBe(false);
     }
     // A syntax error without --strict is a warning with file:line, and the spec is written.

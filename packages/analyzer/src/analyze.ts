@@ -3,10 +3,12 @@
  * by content, spread over worker threads when there are many), follows local modules, then
  * classifies every import (future, relative, local, stdlib, or a package) and builds the spec.
  */
+
+import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, resolve } from 'node:path';
-import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
-import type { Spec } from '@poncho/core/spec-format';
+import { ExitCode, fileError, PonchoError, UsageError } from '@poncho/core/errors';
+import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec-format';
 import { defaultCacheDir, ScanCache } from './cache.js';
 import type { FoundImport } from './imports.js';
 import { type LocalModule, LocalResolver } from './local.js';
@@ -247,7 +249,7 @@ export async function analyze(
           if (!outcome.ok) throw outcomeError(outcome);
           entry.scan = outcome.scan;
           entries.push(entry);
-          for (const followed of follow(entry, resolver, options, seen)) {
+          for (const followed of follow(entry, resolver, options, cwd, seen)) {
             queue.push(followed);
             total++;
           }
@@ -340,10 +342,7 @@ export async function analyze(
     channels,
     sources: entries.map(reportSource),
     imports,
-    packages: {
-      conda: spec.conda.dependencies.filter((d): d is string => typeof d === 'string'),
-      pip: spec.conda.dependencies.flatMap((d) => (typeof d === 'string' ? [] : d.pip)),
-    },
+    packages: { conda: condaDependencies(spec), pip: pipDependencies(spec) },
     warnings,
   };
   return { spec, report, stats };
@@ -367,14 +366,17 @@ function splitExtras(values: readonly string[]): { conda: string[]; pip: string[
 }
 
 async function checkFolder(path: string, given: string): Promise<string> {
-  const { stat } = await import('node:fs/promises');
   let isDir: boolean;
   try {
     isDir = (await stat(path)).isDirectory();
   } catch (error) {
     throw fileError(error, given, '--source-root folder');
   }
-  if (!isDir) throw new UsageError(`--source-root ${given} is not a folder`);
+  if (!isDir)
+    throw new UsageError(
+      `--source-root ${given} is not a folder`,
+      'Give the folder that holds the modules (the folder above a package).',
+    );
   return path;
 }
 
@@ -396,12 +398,11 @@ function follow(
   entry: Entry,
   resolver: LocalResolver,
   options: AnalyzeOptions,
+  cwd: string,
   seen: Set<string>,
 ): Entry[] {
   const scan = entry.scan as FileScan;
-  const dir =
-    entry.file.path === STDIN ? resolve(options.cwd ?? process.cwd()) : dirname(entry.file.path);
-  const cwd = options.cwd ?? process.cwd();
+  const dir = entry.file.path === STDIN ? resolve(cwd) : dirname(entry.file.path);
   const next: Entry[] = [];
   entry.local = scan.imports.map((found) => {
     if (found.kind === 'future') return undefined;
@@ -490,7 +491,7 @@ function checkFunction(name: string, entries: Entry[]): void {
       list.length === 0
         ? 'The sources define no functions; drop --function (or use --toplevel).'
         : `Functions defined there: ${shown}${list.length > 40 ? `, and ${list.length - 40} more` : ''}. Methods are named Class.method.`,
-    exitCode: 2,
+    exitCode: ExitCode.usage,
   });
 }
 

@@ -133,7 +133,10 @@ async function run(name: string, argv: string[]): Promise<number> {
   if (options.threads !== undefined) {
     threads = Number(options.threads);
     if (!Number.isInteger(threads) || threads < 0)
-      throw new UsageError(`--threads ${options.threads} is not a whole number`);
+      throw new UsageError(
+        `--threads ${options.threads} is not a whole number`,
+        'Give a count, e.g. --threads 4 (0 or 1: parse on the main thread only).',
+      );
   }
   // Check where the outputs go before the work, so a typo fails fast.
   for (const [target, what] of [

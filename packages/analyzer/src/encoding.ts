@@ -14,6 +14,8 @@ export interface DecodedSource {
 const CODING = /^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)/;
 const BLANK_OR_COMMENT = /^[ \t\f]*(?:#.*)?$/;
 const UTF8_BOM = [0xef, 0xbb, 0xbf];
+const WRONG_DECLARATION_HINT =
+  'Fix the coding line so it names the encoding the file is really in, or convert the file to UTF-8.';
 
 /** Python codec names that differ from the WHATWG labels TextDecoder knows. */
 function decoderLabel(pythonName: string): string {
@@ -73,7 +75,7 @@ export function decodeSource(bytes: Uint8Array, file: string): DecodedSource {
       hint:
         declared === undefined
           ? 'Add a PEP 263 coding line as line 1 or 2 (e.g. "# -*- coding: latin-1 -*-") or convert the file to UTF-8.'
-          : 'Fix the coding line so it names the encoding the file is really in, or convert the file to UTF-8.',
+          : WRONG_DECLARATION_HINT,
     });
   }
 }
@@ -126,7 +128,7 @@ function decodeWindows1252(bytes: Uint8Array, file: string): string {
         'ERR_SOURCE_ENCODING',
         `${file}:${line}: the file is not valid cp1252`,
         {
-          hint: 'Fix the coding line so it names the encoding the file is really in, or convert the file to UTF-8.',
+          hint: WRONG_DECLARATION_HINT,
         },
       );
     }

@@ -108,9 +108,13 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
     } catch {
       continue;
     }
-    for (const entry of entries) {
-      if (condaOwned.has(entry) || !/\.(?:dist-info|egg-info)$/.test(entry)) continue;
-      const dist = await readDistribution(join(site, entry));
+    // Read concurrently, applied in name order (the first provider of a module wins).
+    const dists = await Promise.all(
+      entries
+        .filter((entry) => !condaOwned.has(entry) && /\.(?:dist-info|egg-info)$/.test(entry))
+        .map((entry) => readDistribution(join(site, entry))),
+    );
+    for (const dist of dists) {
       if (!dist) continue;
       index.pip.set(dist.provider.name.toLowerCase(), dist.provider);
       for (const module of dist.modules) {

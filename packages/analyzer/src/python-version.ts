@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { PonchoError, UsageError } from '@poncho/core/errors';
 import type { PrefixIndex } from './prefix.js';
+import { minorVersion } from './stdlib.js';
 
 const run = promisify(execFile);
 
@@ -36,7 +37,7 @@ export async function pythonTarget(options: {
   }
   if (options.python !== undefined) {
     const version = await interpreterVersion(options.python, options.env, '--python');
-    return { version, from: `--python ${options.python}`, spec: `python=${minor(version)}` };
+    return { version, from: `--python ${options.python}`, spec: `python=${minorVersion(version)}` };
   }
   const python = options.prefix?.conda.get('python');
   if (python) {
@@ -47,7 +48,7 @@ export async function pythonTarget(options: {
     };
   }
   const version = await interpreterVersion('python3', options.env, 'python3 on PATH');
-  return { version, from: 'python3 on PATH', spec: `python=${minor(version)}` };
+  return { version, from: 'python3 on PATH', spec: `python=${minorVersion(version)}` };
 }
 
 /** Rejects a --python-version that is not X.Y[.Z] (the data covers 3.8 to 3.14: stdlib.ts). */
@@ -58,10 +59,6 @@ export function checkPythonVersion(version: string): void {
       'Write it as X.Y or X.Y.Z, e.g. --python-version 3.11.',
     );
   }
-}
-
-function minor(version: string): string {
-  return version.split('.').slice(0, 2).join('.');
 }
 
 async function interpreterVersion(

@@ -51,7 +51,10 @@ export async function expandSources(
   cwd: string,
 ): Promise<ExpandedSources> {
   if (args.filter((a) => a === STDIN).length > 1) {
-    throw new UsageError('standard input (-) can be given only once as a source');
+    throw new UsageError(
+      'standard input (-) can be given only once as a source',
+      'Name - once; give the other sources as files or folders.',
+    );
   }
   const files: SourceFile[] = [];
   const roots: string[] = [];

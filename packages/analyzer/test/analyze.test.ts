@@ -424,7 +424,11 @@ describe('analyze()', () => {
     const inline = await analyze(['.'], { ...base, cwd: root, threads: 0 });
     expect(JSON.stringify(warm.report)).toBe(JSON.stringify(cold.report));
     expect(JSON.stringify(inline.report)).toBe(JSON.stringify(cold.report));
-    expect((await readdir(cache)).length).toBeGreaterThan(0);
+    // One pack per shard the run added to (see cache.ts), named <shard>-<time>-<pid>-<random>.
+    expect(await readdir(cache)).toEqual(['packs']);
+    const packs = await readdir(join(cache, 'packs'));
+    expect(packs.length).toBeGreaterThan(0);
+    for (const pack of packs) expect(pack).toMatch(/^[0-9a-f]-[0-9a-z]+-\d+-[0-9a-f]{8}\.json$/);
     // Same content under another name: still a hit.
     await writeFile(join(root, 'copy.py'), 'import os\nimport pkg_0\n');
     const copy = await analyze(['copy.py'], { ...base, cwd: root, cache });
