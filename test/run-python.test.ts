@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -97,14 +97,18 @@ describe.skipIf(!existsSync(REFERENCE))('folders shared with the reference runne
     const dir = join(work, 'by-us');
     const ours = await runRunner(['-e', manifestTarball, '-d', dir, 'true'], { env });
     expect(ours.code, ours.stderr).toBe(0);
+    const before = await stat(join(dir, 'bin', 'activate'));
     const reference = await execFileAsync(
       REFERENCE,
       ['--debug', '-e', manifestTarball, '-u', dir, 'whereami'],
-      {
-        env,
-      },
+      // The reference logs from a script that flock starts with $SHELL; under /bin/sh (CI runs
+      // with SHELL unset) bash's exported log function is lost and the message never shows.
+      { env: { ...env, SHELL: '/bin/bash' } },
     );
     expect(reference.stdout).toContain(`prefix=${dir}\n`);
     expect(reference.stdout).toContain('Not expanding environment file again');
+    // Unpacking again would have rewritten the files tar extracts (ctime cannot be set back).
+    const after = await stat(join(dir, 'bin', 'activate'));
+    expect(after.ctimeMs).toBe(before.ctimeMs);
   });
 });
