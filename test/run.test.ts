@@ -23,6 +23,7 @@ import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PYTHON_RUNNER_BIN, RUNNER_BIN, runRunner, startRunner } from './support/runner-cli.js';
 import { FIXTURE_PLACEHOLDER, fixtureTarball } from './support/tarballs.js';
+import { COUNT_SIGINTS, pressCtrlC } from './support/terminal.js';
 
 let work: string;
 let tarball: string;
@@ -234,59 +235,10 @@ describe('signals', () => {
   }
 
   it('delivers Ctrl-C on a terminal to the command once (not again by the runner)', async () => {
-    // A pseudo-terminal from Python's pty module: Ctrl-C reaches the whole foreground group.
-    const driver = join(work, 'ctrl_c_driver.py');
-    await writeFile(
-      driver,
-      `import os, pty, select, sys, time
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(sys.argv[1], sys.argv[1:])
-out, sent, end = b"", False, time.time() + 60
-while time.time() < end:
-    if select.select([fd], [], [], 0.05)[0]:
-        try:
-            chunk = os.read(fd, 1024)
-        except OSError:
-            break
-        if not chunk:
-            break
-        out += chunk
-    if b"ready" in out and not sent:
-        time.sleep(0.3)
-        os.write(fd, b"\\x03")
-        sent = True
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-print("exit", os.waitstatus_to_exitcode(status))
-`,
-    );
-    // Python runs a handler as soon as a signal arrives (sleep is interrupted), so a second
-    // SIGINT from the runner would be counted.
-    const command = [
-      '/usr/bin/python3.11',
-      '-c',
-      'import signal, sys, time\n' +
-        'n = 0\n' +
-        'def on_int(*_):\n    global n\n    n += 1\n' +
-        'signal.signal(signal.SIGINT, on_int)\n' +
-        'print("ready", flush=True)\n' +
-        // Until the first Ctrl-C (however late a loaded machine delivers it), then a grace
-        // period in which a second, forwarded SIGINT would be counted.
-        'end = time.time() + 60\n' +
-        'while n == 0 and time.time() < end:\n    time.sleep(0.02)\n' +
-        'end = time.time() + 1.5\n' +
-        'while time.time() < end:\n    time.sleep(0.02)\n' +
-        'print("total", n, flush=True)\n' +
-        'sys.exit(3)\n',
-    ];
-    const driverEnv = { ...env };
-    delete driverEnv.PYTHONHOME;
-    delete driverEnv.PYTHONPATH;
-    const output = execFileSync(
-      '/usr/bin/python3.11',
-      [driver, process.execPath, RUNNER_BIN, '-e', tarball, ...command],
-      { env: driverEnv, encoding: 'utf8', timeout: 90_000 },
+    const output = await pressCtrlC(
+      work,
+      [process.execPath, RUNNER_BIN, '-e', tarball, ...COUNT_SIGINTS],
+      env,
     );
     expect(output).toContain('total 1');
     expect(output).toContain('exit 3');

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'poncho_package_run.js');
 export const PYTHON_RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'python_package_run.js');
+/** The installed binary (both names): a sh launcher that runs warm commands without Node. */
+export const LAUNCHER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'launch.sh');
 
 export interface RunResult {
   code: number | null;
@@ -23,6 +25,7 @@ export interface RunOptions {
   cwd?: string;
   /** Kill the run after this many ms (a test that hangs fails instead). */
   timeoutMs?: number;
+  /** A .js entry point runs with this Node; anything else (the launcher) runs as it is. */
   bin?: string;
 }
 
@@ -34,7 +37,9 @@ export interface Started {
 }
 
 export function startRunner(args: string[], options: RunOptions = {}): Started {
-  const child = spawn(process.execPath, [options.bin ?? RUNNER_BIN, ...args], {
+  const bin = options.bin ?? RUNNER_BIN;
+  const [file, ...argv] = bin.endsWith('.js') ? [process.execPath, bin, ...args] : [bin, ...args];
+  const child = spawn(file as string, argv, {
     env: options.env ?? process.env,
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],

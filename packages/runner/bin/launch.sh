@@ -1,30 +1,218 @@
 #!/bin/sh
-# Starts the runner's Node CLI without NODE_EXTRA_CA_CERTS. Node 20 parses that whole
-# certificate bundle before running any JavaScript (about 50 ms, more than the runner's own
-# warm path), and the runner makes no TLS connections. The value is parked in
-# PONCHO_NODE_EXTRA_CA_CERTS, and the runner hands it back to the command it runs.
-# Installed as both poncho_package_run and python_package_run: the name it was called by picks
-# the CLI (the older positional form for python_package_run).
+# The installed poncho_package_run and python_package_run (the name picks the CLI: the older
+# positional form `python_package_run ENV command...` for python_package_run).
+#
+# Warm runs never start Node. When --unpack-to DIR already holds the environment of this
+# tarball, this script activates it and runs the command itself: a few milliseconds, where
+# starting Node costs 30-50 ms on a worker. "Holds the environment of this tarball" is what the
+# Node CLI checks too: DIR/.poncho/unpacked.json (written last) and the tarball's fingerprint
+# (its size, first 512 and last 64 bytes; see src/marker.ts), stored by the unpacking run as
+# DIR/.poncho/fingerprint-SIZE. Runs that find DIR being unpacked by another run wait here,
+# polling for it to be ready, instead of each starting Node; the first run to find DIR missing
+# claims its lock (the lock directory the Node CLI takes with proper-lockfile) before starting
+# Node, which takes the claim over, so that 16 runs started at once on a cold worker start Node
+# once. Anything else (unpacking, a temporary folder, an environment folder, --debug, --help,
+# errors, unusual options or paths) goes to the Node CLI, which decides everything the same way.
+#
+# The command runs as this script's child, as in the Node CLI: its exit status is the command's
+# (128+N when it dies from signal N), SIGINT, SIGTERM and SIGHUP sent to this script are passed
+# on (SIGINT only when no terminal is attached: Ctrl-C reaches the command by itself), and it
+# gets the caller's stdin, stdout and stderr. `env --default-signal` (coreutils 8.31+) gives it
+# back the SIGINT and SIGQUIT that sh ignores in a background child; without it, Node runs.
+
 name=${0##*/}
 case $name in
   python_package_run) cli=python_package_run.js ;;
   *) cli=poncho_package_run.js ;;
 esac
-self=$0
-while [ -L "$self" ]; do
-  link=$(readlink "$self")
-  case $link in
-    /*) self=$link ;;
-    *) self=${self%/*}/$link ;;
+
+# Starts the Node CLI with the original arguments, without NODE_EXTRA_CA_CERTS: Node 20 parses
+# that whole certificate bundle before running any JavaScript (about 50 ms), and the runner
+# makes no TLS connections. The value is parked in PONCHO_NODE_EXTRA_CA_CERTS, and the runner
+# hands it back to the command it runs.
+to_node() {
+  self=$0
+  while [ -L "$self" ]; do
+    link=$(readlink "$self")
+    case $link in
+      /*) self=$link ;;
+      *) self=${self%/*}/$link ;;
+    esac
+  done
+  case $self in
+    */*) here=${self%/*} ;;
+    *) here=. ;;
+  esac
+  if [ "${NODE_EXTRA_CA_CERTS+set}" = set ]; then
+    PONCHO_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS
+    export PONCHO_NODE_EXTRA_CA_CERTS
+    unset NODE_EXTRA_CA_CERTS
+  fi
+  exec node "$here/$cli" "$@"
+}
+
+[ -z "${PONCHO_DEBUG:-}" ] || to_node "$@"
+# The lock claim is this script's message to the Node CLI it starts; never trust one inherited.
+unset PONCHO_RUN_CLAIMED_LOCK
+
+# The command line, read without consuming it (the Node CLI may still need all of it). Only the
+# plain forms are handled here; anything else (--debug, -h, -eFILE, a repeated option, a missing
+# value) goes to the Node CLI, which reports usage errors.
+at=0 want= environment= dir= lock_wait= command_at= command_word=
+for arg do
+  at=$((at + 1))
+  case $want in
+    e) environment=$arg want= ; continue ;;
+    d) dir=$arg want= ; continue ;;
+    w) lock_wait=$arg want= ; continue ;;
+  esac
+  case $arg in
+    -e | --environment) [ -z "$environment" ] || to_node "$@"; want=e ;;
+    --environment=*) [ -z "$environment" ] || to_node "$@"; environment=${arg#*=} ;;
+    -d | -u | --unpack-to) [ -z "$dir" ] || to_node "$@"; want=d ;;
+    --unpack-to=*) [ -z "$dir" ] || to_node "$@"; dir=${arg#*=} ;;
+    -w | --wait-for-lock) [ -z "$lock_wait" ] || to_node "$@"; want=w ;;
+    --wait-for-lock=*) [ -z "$lock_wait" ] || to_node "$@"; lock_wait=${arg#*=} ;;
+    --) command_at=$((at + 1)); break ;;
+    -*) to_node "$@" ;;
+    *) command_at=$at; break ;;
   esac
 done
-case $self in
-  */*) here=${self%/*} ;;
-  *) here=. ;;
-esac
-if [ "${NODE_EXTRA_CA_CERTS+set}" = set ]; then
-  PONCHO_NODE_EXTRA_CA_CERTS=$NODE_EXTRA_CA_CERTS
-  export PONCHO_NODE_EXTRA_CA_CERTS
-  unset NODE_EXTRA_CA_CERTS
+[ -z "$want" ] && [ -n "$command_at" ] || to_node "$@"
+if [ -z "$environment" ] && [ "$cli" = python_package_run.js ]; then
+  # The older form: the first word is ENV.
+  at=0
+  for arg do
+    at=$((at + 1))
+    [ "$at" -eq "$command_at" ] && environment=$arg && break
+  done
+  command_at=$((command_at + 1))
 fi
-exec node "$here/$cli" "$@"
+at=0
+for arg do
+  at=$((at + 1))
+  [ "$at" -eq "$command_at" ] && command_word=$arg && break
+done
+[ -n "$environment" ] && [ -n "$dir" ] && [ -n "$command_word" ] || to_node "$@"
+[ -f "$environment" ] || to_node "$@"
+
+# DIR as an absolute path, exactly as the Node CLI resolves it (path.resolve: against the
+# physical working directory); paths this script would have to normalize further go to Node.
+while :; do
+  case $dir in
+    ?*/) dir=${dir%/} ;;
+    ./?*) dir=${dir#./} ;;
+    *) break ;;
+  esac
+done
+case $dir in
+  /*) prefix=$dir ;;
+  *) prefix=$(pwd -P)/$dir || to_node "$@" ;;
+esac
+case $prefix in
+  / | *//* | */./* | */../* | */. | */.. | *[][*?\\]*) to_node "$@" ;;
+esac
+
+# Integer seconds only; the Node CLI parses (and rejects) anything else.
+case ${lock_wait:-300} in
+  *[!0-9]*) to_node "$@" ;;
+esac
+wait_budget_ms=$((${lock_wait:-300} * 1000))
+# Past this, waiting is left to the Node CLI, which also takes over locks whose owner died.
+[ "$wait_budget_ms" -le 2000 ] || wait_budget_ms=2000
+
+# True when DIR holds the complete environment of this very tarball.
+environment_ready() {
+  [ -f "$prefix/.poncho/unpacked.json" ] || return 1
+  size=$(wc -c <"$environment") || return 1
+  size=$((size))
+  fingerprint=$prefix/.poncho/fingerprint-$size
+  [ "$size" -ge 576 ] && [ -f "$fingerprint" ] &&
+    cmp -s -n 512 "$environment" "$fingerprint" &&
+    cmp -s "$environment" "$fingerprint" "$((size - 64))" 512
+}
+
+# True when this script can run the command as the Node CLI would: `env --default-signal`
+# exists, the caller's stdin is open and descriptor 9 is free to carry it to the child (sh gives
+# a background child /dev/null), and the command is found and executable on the activated PATH
+# (the Node CLI words those errors, with exit codes 127 and 126).
+can_run_here() {
+  env --default-signal=INT,QUIT true 2>/dev/null || return 1
+  { true 8<&0; } 2>/dev/null || return 1
+  ! { true >&9; } 2>/dev/null || return 1
+  case $command_word in
+    */*) [ -f "$command_word" ] && [ -x "$command_word" ] ;;
+    *) PATH=$prefix/bin${PATH:+:$PATH} command -v "$command_word" >/dev/null 2>&1 ;;
+  esac
+}
+
+# Activates DIR and runs the command (the arguments from position command_at on) as a child.
+run_in_environment() {
+  can_run_here || to_node "$@"
+  PATH=$prefix/bin${PATH:+:$PATH}
+  export PATH
+  unset PYTHONPATH PYTHONHOME
+  CONDA_PREFIX=$prefix
+  CONDA_DEFAULT_ENV=$prefix
+  export CONDA_PREFIX CONDA_DEFAULT_ENV
+  if [ "${PONCHO_NODE_EXTRA_CA_CERTS+set}" = set ]; then
+    NODE_EXTRA_CA_CERTS=$PONCHO_NODE_EXTRA_CA_CERTS
+    export NODE_EXTRA_CA_CERTS
+    unset PONCHO_NODE_EXTRA_CA_CERTS
+  fi
+  shift $((command_at - 1))
+
+  child=
+  caught=
+  trap 'caught=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM
+  trap 'caught=1; [ -z "$child" ] || kill -HUP "$child" 2>/dev/null' HUP
+  if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then
+    trap 'caught=1' INT
+  else
+    trap 'caught=1; [ -z "$child" ] || kill -INT "$child" 2>/dev/null' INT
+  fi
+  exec 9<&0
+  (
+    # The activation scripts of conda packages, in name order, then the command as argv.
+    for script in "$prefix"/etc/conda/activate.d/*.sh; do
+      if [ -f "$script" ]; then . "$script"; fi
+    done
+    exec env --default-signal=INT,QUIT "$@"
+  ) 0<&9 9<&- &
+  child=$!
+  exec 9<&-
+  while :; do
+    caught=
+    wait "$child"
+    status=$?
+    # A trapped signal ends `wait` early: wait again while the child is still there.
+    if [ -n "$caught" ] && kill -0 "$child" 2>/dev/null; then continue; fi
+    break
+  done
+  exit "$status"
+}
+
+lock=${prefix%/*}/.${prefix##*/}.poncho-lock
+[ -n "${prefix%/*}" ] || lock=/.${prefix##*/}.poncho-lock
+waited_ms=0
+pause_ms=5
+while :; do
+  if environment_ready; then run_in_environment "$@"; fi
+  # A missing DIR: claim its lock, or wait for the run that holds it.
+  if [ ! -e "$prefix" ] && [ ! -L "$prefix" ] && mkdir "$lock" 2>/dev/null; then
+    PONCHO_RUN_CLAIMED_LOCK=$lock
+    export PONCHO_RUN_CLAIMED_LOCK
+    to_node "$@"
+  fi
+  # Not ready and nobody unpacking (or waited long enough): the Node CLI decides.
+  [ -d "$lock" ] && [ "$waited_ms" -lt "$wait_budget_ms" ] || to_node "$@"
+  case $pause_ms in
+    5) seconds=0.005 next=10 ;;
+    10) seconds=0.01 next=20 ;;
+    20) seconds=0.02 next=40 ;;
+    *) seconds=0.05 next=50 ;;
+  esac
+  sleep "$seconds" 2>/dev/null || to_node "$@"
+  waited_ms=$((waited_ms + pause_ms))
+  pause_ms=$next
+done

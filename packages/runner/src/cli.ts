@@ -5,29 +5,44 @@
 import { runCli } from '@poncho/core/cli';
 import { createLogger } from '@poncho/core/log';
 import { helpText, parseRunArguments } from './args.js';
+import { LauncherClaim } from './launcher-claim.js';
 import { runInEnvironment } from './run.js';
 
 export const VERSION = '0.1.0';
 
 export async function main(program: string): Promise<never> {
+  const claim = LauncherClaim.take();
   return runCli(program, async (argv) => {
-    const parsed = parseRunArguments(program, argv);
-    if (parsed.kind === 'help') {
-      process.stdout.write(helpText(program));
-      return 0;
+    try {
+      return await runCommandLine(program, argv, claim);
+    } finally {
+      claim?.release(); // when no environment was prepared (a usage error, --help)
     }
-    if (parsed.kind === 'version') {
-      process.stdout.write(`${program} ${VERSION}\n`);
-      return 0;
-    }
-    const { args } = parsed;
-    const log = createLogger({ prefix: program, level: args.debug ? 'debug' : 'warn' });
-    return runInEnvironment({
-      environment: args.environment,
-      unpackTo: args.unpackTo,
-      waitForLockSeconds: args.waitForLockSeconds,
-      command: args.command,
-      log,
-    });
+  });
+}
+
+async function runCommandLine(
+  program: string,
+  argv: string[],
+  claim: LauncherClaim | undefined,
+): Promise<number> {
+  const parsed = parseRunArguments(program, argv);
+  if (parsed.kind === 'help') {
+    process.stdout.write(helpText(program));
+    return 0;
+  }
+  if (parsed.kind === 'version') {
+    process.stdout.write(`${program} ${VERSION}\n`);
+    return 0;
+  }
+  const { args } = parsed;
+  const log = createLogger({ prefix: program, level: args.debug ? 'debug' : 'warn' });
+  return runInEnvironment({
+    environment: args.environment,
+    unpackTo: args.unpackTo,
+    waitForLockSeconds: args.waitForLockSeconds,
+    command: args.command,
+    log,
+    claim,
   });
 }

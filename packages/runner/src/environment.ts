@@ -8,7 +8,14 @@ import { resolve } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
-import { type FolderState, inspectFolder, tarballFingerprint, waitForPeer } from './marker.js';
+import type { LauncherClaim } from './launcher-claim.js';
+import {
+  type FolderState,
+  inspectFolder,
+  lockPathFor,
+  tarballIdentity,
+  waitForPeer,
+} from './marker.js';
 
 export interface EnvironmentRequest {
   /** Tarball or folder (`-e`). */
@@ -19,6 +26,11 @@ export interface EnvironmentRequest {
   waitForLockSeconds: number;
   signal?: AbortSignal;
   log: Logger;
+  /**
+   * The lock of `unpackTo` that bin/launch.sh created before starting this run: taken over
+   * when this run unpacks, removed otherwise.
+   */
+  claim?: LauncherClaim | undefined;
 }
 
 export interface PreparedEnvironment {
@@ -36,6 +48,14 @@ const nothing = async () => {};
 export async function prepareEnvironment(
   request: EnvironmentRequest,
 ): Promise<PreparedEnvironment> {
+  try {
+    return await prepare(request);
+  } finally {
+    request.claim?.release(); // unless unpackToFolder took it over
+  }
+}
+
+async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment> {
   const { log } = request;
   const source = resolve(request.environment);
   let info: ReturnType<typeof statSync>;
@@ -69,11 +89,16 @@ export async function prepareEnvironment(
   }
 
   const dir = resolve(request.unpackTo);
-  const fingerprint = await tarballFingerprint(source);
+  const identity = await tarballIdentity(source);
   let state = await inspectFolder(dir);
   let unpacked = false;
   const deadline = Date.now() + request.waitForLockSeconds * 1000;
-  if (state.kind === 'missing' || state.kind === 'empty' || state.kind === 'incomplete') {
+  // The launcher claimed this folder's lock: this run unpacks, it has nobody to wait for.
+  const claim = request.claim?.lockPath === lockPathFor(dir) ? request.claim : undefined;
+  if (
+    claim === undefined &&
+    (state.kind === 'missing' || state.kind === 'empty' || state.kind === 'incomplete')
+  ) {
     // Another run is unpacking: wait for it cheaply before loading the unpacking code.
     state = (await waitForPeer(dir, deadline, request.signal)) ?? state;
   }
@@ -82,13 +107,14 @@ export async function prepareEnvironment(
     state = await unpackToFolder(source, dir, {
       waitForLockSeconds: request.waitForLockSeconds,
       deadline,
-      fingerprint,
+      identity,
+      claimedLock: claim?.handOver() ?? false,
       signal: request.signal,
       log,
     });
     unpacked = state.kind === 'ours' && state.marker.pid === process.pid;
   }
-  checkFolder(state, dir, source, fingerprint, log);
+  checkFolder(state, dir, source, identity.fingerprint, log);
   return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
 }
 

@@ -23,6 +23,8 @@ import { basename, dirname, join } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 
 export const MARKER_PATH = '.poncho/unpacked.json';
+/** bin/launch.sh's copy of the fingerprint: this, then the tarball's size (see tarballIdentity). */
+export const FINGERPRINT_PREFIX = '.poncho/fingerprint-';
 /**
  * Written before a folder that still needs work (running conda-unpack in place) is moved into
  * place; a folder holding it but no marker was left by a run that died, and is redone.
@@ -65,6 +67,18 @@ export type FolderState =
 const HEAD_BYTES = 512;
 const TAIL_BYTES = 64;
 
+/** What identifies a tarball, in the two forms the runner keeps in an unpacked folder. */
+export interface TarballIdentity {
+  /** Size, head and tail as one string: the marker's `fingerprint`, compared by the Node CLI. */
+  fingerprint: string;
+  /**
+   * The same bytes for bin/launch.sh, which compares them with `cmp` without starting Node:
+   * `.poncho/fingerprint-SIZE` holding the first 512 and the last 64 bytes. Undefined for
+   * tarballs shorter than both (the launcher leaves those to the Node CLI).
+   */
+  endsFile?: { path: string; bytes: Buffer };
+}
+
 /**
  * A cheap identity for a tarball that survives copies (it does not use the mtime, which a
  * batch system may change when it hands the file to a task): its size and its first 512 and
@@ -73,7 +87,7 @@ const TAIL_BYTES = 64;
  * fingerprint. (No hashing: on the warm path, loading node:crypto or hashing in JS costs more
  * than everything else the runner does.)
  */
-export async function tarballFingerprint(path: string): Promise<string> {
+export async function tarballIdentity(path: string): Promise<TarballIdentity> {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -86,10 +100,20 @@ export async function tarballFingerprint(path: string): Promise<string> {
     readSync(fd, head, 0, head.length, 0);
     const tail = Buffer.alloc(Math.min(size, TAIL_BYTES));
     readSync(fd, tail, 0, tail.length, size - tail.length);
-    return `v2:${size}:${head.toString('base64')}:${tail.toString('base64')}`;
+    const fingerprint = `v2:${size}:${head.toString('base64')}:${tail.toString('base64')}`;
+    if (size < HEAD_BYTES + TAIL_BYTES) return { fingerprint };
+    return {
+      fingerprint,
+      endsFile: { path: `${FINGERPRINT_PREFIX}${size}`, bytes: Buffer.concat([head, tail]) },
+    };
   } finally {
     closeSync(fd);
   }
+}
+
+/** The marker's form of tarballIdentity. */
+export async function tarballFingerprint(path: string): Promise<string> {
+  return (await tarballIdentity(path)).fingerprint;
 }
 
 /** What a would-be `--unpack-to` folder holds. */

@@ -11,6 +11,7 @@ import { createLogger, type Logger } from '@poncho/core/log';
 import { activatedEnv, activationScripts, commandLine } from './activate.js';
 import { type PreparedEnvironment, prepareEnvironment } from './environment.js';
 import { RunnerExitCode } from './exit-codes.js';
+import type { LauncherClaim } from './launcher-claim.js';
 import { type CommandRun, startCommand } from './run-command.js';
 
 export interface RunOptions {
@@ -23,6 +24,8 @@ export interface RunOptions {
   /** The command and its arguments. */
   command: string[];
   log?: Logger;
+  /** The lock of `unpackTo` that bin/launch.sh claimed before starting the CLI. */
+  claim?: LauncherClaim | undefined;
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -67,6 +70,7 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       waitForLockSeconds: options.waitForLockSeconds ?? 300,
       signal: controller.signal,
       log,
+      claim: options.claim,
     }).catch((error: unknown) => {
       throw asRunnerFailure(error);
     });

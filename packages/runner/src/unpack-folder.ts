@@ -15,7 +15,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, realpath, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
@@ -32,6 +32,7 @@ import {
   MARKER_PATH,
   PEER_POLL_MS,
   REFERENCE_MARKERS,
+  type TarballIdentity,
   type UnpackedMarker,
 } from './marker.js';
 
@@ -45,7 +46,12 @@ export interface FolderUnpackOptions {
   waitForLockSeconds: number;
   /** When to give up waiting for the lock (ms since the epoch); default: now + -w seconds. */
   deadline?: number;
-  fingerprint: string;
+  identity: TarballIdentity;
+  /**
+   * The lock directory exists and is this run's: bin/launch.sh created it (see
+   * launcher-claim.ts). It is removed and taken again with proper-lockfile, which then keeps it.
+   */
+  claimedLock?: boolean;
   signal?: AbortSignal;
   log: Logger;
 }
@@ -98,7 +104,7 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
   }
   const marker = (relocation: UnpackedMarker['relocation']): UnpackedMarker => ({
     markerVersion: 1,
-    fingerprint: options.fingerprint,
+    fingerprint: options.identity.fingerprint,
     source: tarball,
     relocation,
     unpackedAt: new Date().toISOString(),
@@ -122,10 +128,12 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
       const { runCondaUnpack } = await import('./relocation.js');
       await runCondaUnpack(dir, process.env);
       await writeReferenceMarkers(dir);
+      await writeFingerprintFile(dir, options.identity);
       await writeJson(join(dir, MARKER_PATH), marker('conda-unpack'));
       await rm(join(dir, JOURNAL_PATH), { force: true });
     } else {
       await writeReferenceMarkers(staging);
+      await writeFingerprintFile(staging, options.identity);
       await writeJson(join(staging, MARKER_PATH), marker(result.relocation));
       await moveIntoPlace(staging, dir);
       moved = true;
@@ -145,6 +153,15 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
 async function writeReferenceMarkers(root: string): Promise<void> {
   const stamp = `${new Date().toString()}\n`;
   for (const name of REFERENCE_MARKERS) await writeFile(join(root, name), stamp);
+}
+
+/** bin/launch.sh's copy of the fingerprint, written before the marker (which it also needs). */
+async function writeFingerprintFile(root: string, identity: TarballIdentity): Promise<void> {
+  if (!identity.endsFile) return;
+  await writeFileAtomic(join(root, identity.endsFile.path), identity.endsFile.bytes, {
+    what: 'fingerprint file',
+    mkdirs: true,
+  });
 }
 
 async function writeJson(path: string, data: unknown): Promise<void> {
@@ -210,6 +227,11 @@ async function acquireLock(
   const deadline = options.deadline ?? Date.now() + options.waitForLockSeconds * 1000;
   let announced = false;
   let nextAttempt = 0;
+  if (options.claimedLock) {
+    // Our own claim: free it for proper-lockfile, which takes it at once below. (Should another
+    // run take it in between, this one waits for that one, as for any other.)
+    await rmdir(lockPath).catch(() => {});
+  }
   for (;;) {
     if (Date.now() >= nextAttempt || !existsSync(lockPath)) {
       try {

@@ -1,0 +1,60 @@
+/**
+ * The lock bin/launch.sh claims before it starts the Node CLI.
+ *
+ * When 16 runs start at once on a worker where the --unpack-to folder is missing, the launcher
+ * that first creates the folder's lock directory (an atomic mkdir, the same directory
+ * proper-lockfile uses) starts Node; the others see the lock and wait in sh, without starting
+ * Node. It names the directory in PONCHO_RUN_CLAIMED_LOCK. The Node CLI takes the variable out
+ * of its environment at once (the command must never inherit it), then either takes the lock
+ * over for unpacking or, when it turns out not to unpack, removes it, so that a claim never
+ * outlives its run.
+ */
+import { rmdirSync, statSync } from 'node:fs';
+import { LOCK_STALE_MS } from './marker.js';
+
+export const CLAIM_VARIABLE = 'PONCHO_RUN_CLAIMED_LOCK';
+
+export class LauncherClaim {
+  private settled = false;
+
+  private constructor(readonly lockPath: string) {}
+
+  /** The claim named in `env`, removed from it; undefined when there is none. */
+  static take(env: NodeJS.ProcessEnv = process.env): LauncherClaim | undefined {
+    const lockPath = env[CLAIM_VARIABLE];
+    delete env[CLAIM_VARIABLE];
+    return lockPath ? new LauncherClaim(lockPath) : undefined;
+  }
+
+  /**
+   * Hands the lock directory over to its taker, who removes it and locks it again with
+   * proper-lockfile. False when it is no longer the launcher's (see stillHeld).
+   */
+  handOver(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return this.stillHeld();
+  }
+
+  /** Removes the claimed lock unless it was handed over (idempotent). */
+  release(): void {
+    if (!this.handOver()) return;
+    try {
+      rmdirSync(this.lockPath);
+    } catch {
+      // Already gone: nothing to release.
+    }
+  }
+
+  /**
+   * Gone, or older than the stale time (so another run may have taken it over, and now owns
+   * it), means the launcher's claim has ended.
+   */
+  private stillHeld(): boolean {
+    try {
+      return Date.now() - statSync(this.lockPath).mtimeMs < LOCK_STALE_MS;
+    } catch {
+      return false;
+    }
+  }
+}

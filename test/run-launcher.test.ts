@@ -1,0 +1,307 @@
+/**
+ * bin/launch.sh, the installed poncho_package_run: warm runs on a ready --unpack-to folder
+ * without starting Node, with the same environment, arguments, stdin, exit status and signals
+ * as the Node CLI; everything else handed to the Node CLI; and the lock claim that makes
+ * concurrent cold runs start Node once. Node starts are counted by a `node` first on PATH
+ * that logs, then runs the real one.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import {
+  chmod,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readFile,
+  rm,
+  symlink,
+  truncate,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { LAUNCHER_BIN, RUNNER_BIN, runRunner, startRunner } from './support/runner-cli.js';
+import { fixtureTarball } from './support/tarballs.js';
+import { COUNT_SIGINTS, pressCtrlC } from './support/terminal.js';
+
+let work: string;
+let tarball: string;
+let ready: string;
+let nodeLog: string;
+let env: NodeJS.ProcessEnv;
+/** The launcher under both installed names, reached through symlinks as npm installs it. */
+let poncho: string;
+let python: string;
+
+beforeAll(async () => {
+  tarball = await fixtureTarball();
+  work = await mkdtemp(join(tmpdir(), 'poncho-launch-'));
+  const bin = join(work, 'bin');
+  await mkdir(bin);
+  nodeLog = join(work, 'node-starts');
+  await writeFile(
+    join(bin, 'node'),
+    `#!/bin/sh\necho "$$" >> '${nodeLog}'\nexec '${process.execPath}' "$@"\n`,
+  );
+  await chmod(join(bin, 'node'), 0o755);
+  poncho = join(bin, 'poncho_package_run');
+  python = join(bin, 'python_package_run');
+  await symlink(LAUNCHER_BIN, poncho);
+  await symlink(LAUNCHER_BIN, python);
+  env = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    PYTHONPATH: '/should/be/unset',
+    PYTHONHOME: '/nope',
+  };
+  delete env.PONCHO_DEBUG;
+  ready = join(work, 'ready');
+  const first = await runRunner(['-e', tarball, '-d', ready, 'true'], { env });
+  expect(first.code, first.stderr).toBe(0);
+});
+
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  await rm(nodeLog, { force: true });
+});
+
+async function nodeStarts(): Promise<number> {
+  return existsSync(nodeLog) ? (await readFile(nodeLog, 'utf8')).trim().split('\n').length : 0;
+}
+
+describe('a warm run (the folder is ready)', () => {
+  it('runs the command without Node, in the environment the Node CLI gives it', async () => {
+    const fast = await runRunner(['-e', tarball, '-d', ready, 'env'], { env, bin: poncho });
+    expect(fast.code, fast.stderr).toBe(0);
+    expect(await nodeStarts()).toBe(0);
+    const slow = await runRunner(['-e', tarball, '-d', ready, 'env'], { env, bin: RUNNER_BIN });
+    expect(slow.code, slow.stderr).toBe(0);
+    const parse = (text: string) => text.trim().split('\n').sort();
+    expect(parse(fast.stdout)).toEqual(parse(slow.stdout));
+    expect(fast.stdout).toContain(`CONDA_PREFIX=${ready}\n`);
+    expect(fast.stdout).toContain(`FIXTURE_ACTIVATED=yes:${ready}\n`);
+    expect(fast.stdout).not.toContain('PYTHONPATH=');
+    expect(fast.stdout).not.toContain('PYTHONHOME=');
+  });
+
+  it('passes arguments through untouched, after -- too, and the long option forms', async () => {
+    const tricky = ['a b', '$HOME', '"q"', "it's", '*', '-e', '--unpack-to', ''];
+    for (const options of [
+      ['-e', tarball, '-d', ready, '--'],
+      [`--environment=${tarball}`, `--unpack-to=${ready}`, '-w', '5'],
+      ['-u', ready, '--environment', tarball],
+    ]) {
+      const result = await runRunner([...options, 'printf', '%s|', ...tricky], {
+        env,
+        bin: poncho,
+      });
+      expect(result.stdout).toBe(`${tricky.join('|')}|`);
+    }
+    expect(await nodeStarts()).toBe(0);
+  });
+
+  it('resolves a relative folder against the physical working directory, as Node does', async () => {
+    const link = join(work, 'link-to-work');
+    await symlink(work, link);
+    const result = await runRunner(
+      ['-e', tarball, '-d', './ready/', 'sh', '-c', 'echo $CONDA_PREFIX'],
+      {
+        env,
+        bin: poncho,
+        cwd: link,
+      },
+    );
+    expect(result.stdout).toBe(`${ready}\n`);
+    expect(await nodeStarts()).toBe(0);
+  });
+
+  it('passes stdin, and returns the exit status (128+N for a death by signal N)', async () => {
+    const read = await runRunner(
+      ['-e', tarball, '-d', ready, 'sh', '-c', 'read a; echo "<$a>"; exit 9'],
+      {
+        env,
+        bin: poncho,
+        input: 'line\n',
+      },
+    );
+    expect([read.code, read.stdout]).toEqual([9, '<line>\n']);
+    const killed = await runRunner(['-e', tarball, '-d', ready, 'sh', '-c', 'kill -TERM $$'], {
+      env,
+      bin: poncho,
+    });
+    expect([killed.code, killed.signal]).toEqual([143, null]);
+    expect(await nodeStarts()).toBe(0);
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+    it(`passes ${signal} on to the command`, async () => {
+      const script = `trap 'echo got-${signal}; exit 7' ${signal.slice(3)}; echo ready; while :; do sleep 0.05; done`;
+      const started = startRunner(['-e', tarball, '-d', ready, 'sh', '-c', script], {
+        env,
+        bin: poncho,
+        timeoutMs: 60_000,
+      });
+      await started.waitForOutput('ready');
+      started.child.kill(signal);
+      const result = await started.result;
+      expect(result.stdout).toContain(`got-${signal}`);
+      expect(result.code).toBe(7);
+      expect(await nodeStarts()).toBe(0);
+    });
+  }
+
+  it('exits 128+N when a forwarded signal kills the command', async () => {
+    const started = startRunner(
+      ['-e', tarball, '-d', ready, 'sh', '-c', 'echo ready; exec sleep 30'],
+      {
+        env,
+        bin: poncho,
+        timeoutMs: 60_000,
+      },
+    );
+    await started.waitForOutput('ready');
+    started.child.kill('SIGTERM');
+    expect((await started.result).code).toBe(143);
+  });
+
+  it('delivers Ctrl-C on a terminal to the command once, with its default action restored', async () => {
+    const output = await pressCtrlC(
+      work,
+      [poncho, '-e', tarball, '-d', ready, ...COUNT_SIGINTS],
+      env,
+    );
+    expect(output).toContain('total 1');
+    expect(output).toContain('exit 3');
+    expect(await nodeStarts()).toBe(0);
+  });
+
+  it('gives the command no ignored signals, as the Node CLI does (sh ignores SIGINT in a child)', async () => {
+    const args = ['-e', tarball, '-d', ready, 'grep', '^SigIgn', '/proc/self/status'];
+    const fast = await runRunner(args, { env, bin: poncho });
+    const slow = await runRunner(args, { env, bin: RUNNER_BIN });
+    expect(fast.stdout).toBe('SigIgn:\t0000000000000000\n');
+    expect(fast.stdout).toBe(slow.stdout);
+  });
+
+  it('python_package_run takes ENV positionally', async () => {
+    const result = await runRunner(['-d', ready, tarball, 'sh', '-c', 'echo $CONDA_PREFIX'], {
+      env,
+      bin: python,
+    });
+    expect(result.stdout).toBe(`${ready}\n`);
+    expect(await nodeStarts()).toBe(0);
+  });
+});
+
+describe('what the launcher leaves to the Node CLI', () => {
+  it('a command not found or not executable: the same message and exit code', async () => {
+    for (const [command, code] of [
+      ['no-such-command', 127],
+      [tarball, 126],
+    ] as const) {
+      const fast = await runRunner(['-e', tarball, '-d', ready, command], { env, bin: poncho });
+      const slow = await runRunner(['-e', tarball, '-d', ready, command], {
+        env,
+        bin: RUNNER_BIN,
+      });
+      expect(fast.code).toBe(code);
+      expect(fast.stderr).toBe(slow.stderr);
+    }
+    expect(await nodeStarts()).toBe(2);
+  });
+
+  it('a folder unpacked from another tarball: refused with the same message', async () => {
+    const other = join(work, 'other.tar.gz');
+    const bytes = await readFile(tarball);
+    bytes[bytes.length - 1] = (bytes[bytes.length - 1] ?? 0) ^ 1; // another size field
+    await writeFile(other, bytes);
+    const result = await runRunner(['-e', other, '-d', ready, 'true'], { env, bin: poncho });
+    expect(result.code).toBe(125);
+    expect(result.stderr).toContain('holds another environment');
+    expect(await nodeStarts()).toBe(1);
+  });
+
+  it('--debug, --help and a temporary folder', async () => {
+    const debug = await runRunner(['--debug', '-e', tarball, '-d', ready, 'true'], {
+      env,
+      bin: poncho,
+    });
+    expect(debug.stderr).toContain(`using ${ready}`);
+    const help = await runRunner(['--help'], { env, bin: poncho });
+    expect(help.stdout).toContain('Usage: poncho_package_run');
+    const temporary = await runRunner(['-e', tarball, 'true'], { env, bin: poncho });
+    expect(temporary.code).toBe(0);
+    expect(await nodeStarts()).toBe(3);
+  });
+});
+
+describe('a cold folder', () => {
+  it('16 runs at once: one unpacks, Node starts far fewer than 16 times, all succeed', async () => {
+    const dir = join(work, 'cold-16');
+    const runs = Array.from({ length: 16 }, (_, i) =>
+      runRunner(['-e', tarball, '-d', dir, 'sh', '-c', `echo run-${i}`], { env, bin: poncho }),
+    );
+    const results = await Promise.all(runs);
+    results.forEach((result, i) => {
+      expect(result.code, result.stderr).toBe(0);
+      expect(result.stdout).toBe(`run-${i}\n`);
+    });
+    const marker = JSON.parse(await readFile(join(dir, '.poncho', 'unpacked.json'), 'utf8'));
+    expect(marker.pid).toBeGreaterThan(0);
+    // The claim makes it one on a quiet machine; waiters still go to Node after 2 s.
+    expect(await nodeStarts()).toBeLessThan(8);
+    expect(existsSync(join(work, '.cold-16.poncho-lock'))).toBe(false);
+  });
+
+  it('a claim left by a killed launcher is taken over once stale', async () => {
+    const dir = join(work, 'cold-orphan');
+    const lock = join(work, '.cold-orphan.poncho-lock');
+    await mkdir(lock);
+    const old = new Date(Date.now() - 60_000);
+    await utimes(lock, old, old);
+    const result = await runRunner(['-e', tarball, '-d', dir, 'sh', '-c', 'echo $CONDA_PREFIX'], {
+      env,
+      bin: poncho,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toBe(`${dir}\n`);
+    expect(existsSync(lock)).toBe(false);
+  });
+
+  it('a run that claimed the lock and failed leaves no lock behind', async () => {
+    const damaged = join(work, 'damaged.tar.gz');
+    await copyFile(tarball, damaged);
+    await truncate(damaged, 2000);
+    const dir = join(work, 'cold-damaged');
+    const result = await runRunner(['-e', damaged, '-d', dir, 'true'], { env, bin: poncho });
+    expect(result.code).toBe(125);
+    expect(result.stderr).toMatch(/damaged or truncated/);
+    expect(existsSync(join(work, '.cold-damaged.poncho-lock'))).toBe(false);
+    expect(existsSync(dir)).toBe(false);
+    expect(await nodeStarts()).toBe(1);
+  });
+
+  it('a launcher killed while it waits leaves the folder to the others', () => {
+    // The waiting happens in sh; nothing is written while waiting, so there is nothing to
+    // leave behind: a SIGKILL is as harmless as an exit.
+    const dir = join(work, 'cold-killed');
+    const output = execFileSync(
+      'sh',
+      [
+        '-c',
+        `mkdir '${join(work, '.cold-killed.poncho-lock')}'
+        '${poncho}' -e '${tarball}' -d '${dir}' true & pid=$!
+        sleep 0.3; kill -9 $pid; wait $pid; echo "killed=$?"
+        rmdir '${join(work, '.cold-killed.poncho-lock')}'
+        '${poncho}' -e '${tarball}' -d '${dir}' sh -c 'echo ok'`,
+      ],
+      { env, encoding: 'utf8' },
+    );
+    expect(output).toBe('killed=137\nok\n');
+  });
+});
