@@ -120,6 +120,19 @@ describe('a warm run (the folder is ready)', () => {
     expect(await nodeStarts()).toBe(0);
   });
 
+  it('handles folder names with spaces and quotes', async () => {
+    const odd = join(work, `it's a "folder"`);
+    const cold = await runRunner(['-e', tarball, '-d', odd, 'true'], { env, bin: poncho });
+    expect(cold.code, cold.stderr).toBe(0);
+    await rm(nodeLog, { force: true });
+    const warm = await runRunner(['-e', tarball, '-d', odd, 'sh', '-c', 'echo "$CONDA_PREFIX"'], {
+      env,
+      bin: poncho,
+    });
+    expect(warm.stdout).toBe(`${odd}\n`);
+    expect(await nodeStarts()).toBe(0);
+  });
+
   it('passes stdin, and returns the exit status (128+N for a death by signal N)', async () => {
     const read = await runRunner(
       ['-e', tarball, '-d', ready, 'sh', '-c', 'read a; echo "<$a>"; exit 9'],
