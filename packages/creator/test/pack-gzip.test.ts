@@ -1,11 +1,16 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
+import {
+  DEFAULT_BLOCK_SIZE,
+  readMemberHeader,
+  TRAILER_MEMBER_LENGTH,
+} from '@poncho/core/blocked-gzip';
+import { crc32 } from '@poncho/core/crc32';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { crc32, crc32Combine } from '../dist/pack/crc32.js';
 import { GzipWorkerPool, ParallelGzip } from '../dist/pack/gzip-parallel.js';
 
 class MemorySink {
@@ -59,32 +64,6 @@ function sampleData(size: number): Buffer {
   return Buffer.from(parts.join('')).subarray(0, size);
 }
 
-describe('crc32', () => {
-  it('matches zlib (gzip trailer) and combines like crc32_combine', () => {
-    const a = randomBytes(100_003);
-    const b = randomBytes(65_536);
-    const gz = gzipSync(Buffer.concat([a, b]), { level: 0 });
-    const expected = gz.readUInt32LE(gz.length - 8);
-    expect(crc32(Buffer.concat([a, b]))).toBe(expected);
-    expect(crc32Combine(crc32(a), crc32(b), b.length)).toBe(expected);
-    expect(crc32Combine(crc32(a), crc32(Buffer.alloc(0)), 0)).toBe(crc32(a));
-    expect(crc32(Buffer.from('123456789'))).toBe(0xcbf43926); // the standard check value
-  });
-
-  it('gives the same result at any alignment and length (word-wise and byte-wise paths)', () => {
-    const data = randomBytes(70_000);
-    for (const offset of [0, 1, 2, 3, 5]) {
-      for (const length of [0, 1, 7, 63, 64, 65, 1000, 65_537]) {
-        const piece = data.subarray(offset, offset + length);
-        const gz = gzipSync(piece, { level: 0 });
-        expect(crc32(piece)).toBe(gz.readUInt32LE(gz.length - 8));
-        const cut = Math.floor(length / 3);
-        expect(crc32(piece.subarray(cut), crc32(piece.subarray(0, cut)))).toBe(crc32(piece));
-      }
-    }
-  });
-});
-
 describe('ParallelGzip', () => {
   let dir: string;
   beforeAll(async () => {
@@ -94,7 +73,7 @@ describe('ParallelGzip', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes one valid gzip member that gzip -t and zlib accept', async () => {
+  it('writes blocked gzip that gzip -t, gzip -dc, pigz and zlib accept', async () => {
     const input = Buffer.concat([sampleData(1_000_000), randomBytes(300_000)]);
     const out = await compress(input, { threads: 3, blockSize: 64 * 1024, level: 6 });
     expect(gunzipSync(out).equals(input)).toBe(true);
@@ -102,8 +81,52 @@ describe('ParallelGzip', () => {
     await writeFile(file, out);
     execFileSync('gzip', ['-t', file]);
     expect(execFileSync('gzip', ['-dc', file], { maxBuffer: 1 << 30 }).equals(input)).toBe(true);
-    // Header: no name, mtime 0, OS unix.
-    expect([...out.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+    expect(execFileSync('pigz', ['-dc', file], { maxBuffer: 1 << 30 }).equals(input)).toBe(true);
+    // Header: FEXTRA only (no name), mtime 0, OS unix.
+    expect([...out.subarray(0, 10)]).toEqual([0x1f, 0x8b, 8, 4, 0, 0, 0, 0, 0, 3]);
+  });
+
+  it('cuts the input into independent members of one block each, then the trailer', async () => {
+    const blockSize = 64 * 1024;
+    const input = Buffer.concat([sampleData(500_000), randomBytes(100_000)]);
+    const out = await compress(input, { threads: 2, blockSize });
+    let at = 0;
+    let consumed = 0;
+    for (;;) {
+      const header = readMemberHeader(out, at);
+      if (!header) throw new Error(`no member at ${at}`);
+      if (header.kind === 'trailer') {
+        expect(header.crc).toBe(crc32(input));
+        expect(header.totalLength).toBe(input.length);
+        expect(at + TRAILER_MEMBER_LENGTH).toBe(out.length);
+        break;
+      }
+      const block = gunzipSync(out.subarray(at, at + header.memberLength));
+      expect(block.equals(input.subarray(consumed, consumed + block.length))).toBe(true);
+      consumed += block.length;
+      // Every block is full but the last.
+      expect(block.length === blockSize || consumed === input.length).toBe(true);
+      at += header.memberLength;
+    }
+    expect(consumed).toBe(input.length);
+  });
+
+  it('makes a .tar.gz that GNU tar unpacks', async () => {
+    const tree = join(dir, 'tree');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    const big = sampleData(3 * DEFAULT_BLOCK_SIZE + 12_345);
+    await writeFile(join(tree, 'sub', 'big.txt'), big);
+    await writeFile(join(tree, 'small.bin'), randomBytes(5_000));
+    const tar = execFileSync('tar', ['-cf', '-', '-C', tree, '.'], { maxBuffer: 1 << 30 });
+    const archive = join(dir, 'tree.tar.gz');
+    await writeFile(archive, await compress(tar, { threads: 2 }));
+    const unpacked = join(dir, 'unpacked');
+    await mkdir(unpacked);
+    execFileSync('tar', ['-xzf', archive, '-C', unpacked]);
+    expect((await readFile(join(unpacked, 'sub', 'big.txt'))).equals(big)).toBe(true);
+    expect(
+      (await readFile(join(unpacked, 'small.bin'))).equals(await readFile(join(tree, 'small.bin'))),
+    ).toBe(true);
   });
 
   it('gives the same bytes whatever the thread count', async () => {
@@ -115,19 +138,29 @@ describe('ParallelGzip', () => {
     expect(four.equals(one)).toBe(true);
   });
 
-  it('compresses about as well as single-stream gzip (dictionary priming)', async () => {
-    const input = sampleData(2_000_000);
+  it('compresses about as well as single-stream gzip (1 MiB blocks)', async () => {
+    const input = sampleData(4_000_000);
     const ours = await compress(input, { threads: 2, level: 6 });
     const single = gzipSync(input, { level: 6 });
-    expect(ours.length).toBeLessThan(single.length * 1.02);
+    expect(ours.length).toBeLessThan(single.length * 1.01);
   });
 
   it('handles empty input and input that is an exact multiple of the block size', async () => {
-    expect(gunzipSync(await compress(Buffer.alloc(0), { threads: 2 })).length).toBe(0);
+    const empty = await compress(Buffer.alloc(0), { threads: 2 });
+    expect(empty.length).toBe(TRAILER_MEMBER_LENGTH); // the trailer member alone
+    expect(gunzipSync(empty).length).toBe(0);
     const exact = sampleData(4 * 32 * 1024);
-    expect(
-      gunzipSync(await compress(exact, { threads: 2, blockSize: 32 * 1024 })).equals(exact),
-    ).toBe(true);
+    const out = await compress(exact, { threads: 2, blockSize: 32 * 1024 });
+    expect(gunzipSync(out).equals(exact)).toBe(true);
+    // Four data members, then the trailer: no empty data member at the end.
+    let at = 0;
+    const kinds: string[] = [];
+    for (let header = readMemberHeader(out); header; header = readMemberHeader(out, at)) {
+      kinds.push(header.kind);
+      at += header.memberLength;
+      if (at >= out.length) break;
+    }
+    expect(kinds).toEqual(['data', 'data', 'data', 'data', 'trailer']);
   });
 
   it('honours the level (0 stores, 9 is smallest)', async () => {
@@ -138,7 +171,9 @@ describe('ParallelGzip', () => {
     expect(best.length).toBeLessThan(input.length / 2);
     expect(gunzipSync(stored).equals(input)).toBe(true);
     expect(best[8]).toBe(2); // XFL: maximum compression
+    expect(best[best.length - TRAILER_MEMBER_LENGTH + 8]).toBe(2); // in the trailer member too
     expect(() => new ParallelGzip(new MemorySink(), { level: 10 })).toThrow(/level/);
+    expect(() => new ParallelGzip(new MemorySink(), { blockSize: 0 })).toThrow(/block size/);
   });
 
   it('gives the same bytes when fed through writeFilled and a pre-started worker pool', async () => {

@@ -1,45 +1,44 @@
 /**
- * One block of a parallel gzip stream: raw deflate primed with the 32 KiB of input before the
- * block (as pigz does, so the ratio stays close to a single-threaded gzip), ended with a sync
- * flush (byte-aligned, not final) unless it is the last block. Blocks made this way and
- * concatenated are one valid deflate stream. Shared by the worker threads and the in-thread
- * path used with --threads 1.
+ * One block of a parallel gzip stream: raw deflate of the block alone (no dictionary), finished,
+ * framed as one blocked-gzip data member (@poncho/core/blocked-gzip) so that a reader can inflate
+ * the members in parallel. Shared by the worker threads and the in-thread path used with
+ * --threads 1.
  */
-import { constants, deflateRawSync } from 'node:zlib';
-import { crc32 } from './crc32.js';
+
+import { deflateRawSync } from 'node:zlib';
+import { encodeDataMember } from '@poncho/core/blocked-gzip';
+import { crc32 } from '@poncho/core/crc32';
 
 export interface BlockJob {
   index: number;
   data: Uint8Array;
-  /** Up to 32 KiB of input that precedes `data` (empty for the first block). */
-  dictionary: Uint8Array;
-  last: boolean;
   level: number;
 }
 
 export interface BlockResult {
   index: number;
-  deflated: Uint8Array;
+  /** The whole gzip member, in a buffer of its own. */
+  member: Uint8Array;
   crc: number;
   length: number;
   /** The job's input buffer, handed back so the caller can reuse it for a later block. */
   input?: Uint8Array;
 }
 
-/** The deflate window: a dictionary longer than this is useless. */
-export const DICTIONARY_SIZE = 32 * 1024;
-
-const OUTPUT_CHUNK = 64 * 1024;
+/** Output buffer of zlib: a typical compressed block fits in one, no concatenation of pieces. */
+const OUTPUT_CHUNK = 512 * 1024;
 
 export function compressBlock(job: BlockJob): BlockResult {
-  const options: Parameters<typeof deflateRawSync>[1] = {
+  const deflated = deflateRawSync(job.data, {
     level: job.level,
     memLevel: 8,
-    finishFlush: job.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-    // One output buffer large enough for a typical block: no concatenation of 16 KiB pieces.
     chunkSize: OUTPUT_CHUNK,
+  });
+  const crc = crc32(job.data);
+  return {
+    index: job.index,
+    member: encodeDataMember(deflated, crc, job.data.length, job.level),
+    crc,
+    length: job.data.length,
   };
-  if (job.dictionary.length > 0) options.dictionary = job.dictionary;
-  const deflated = deflateRawSync(job.data, options);
-  return { index: job.index, deflated, crc: crc32(job.data), length: job.data.length };
 }

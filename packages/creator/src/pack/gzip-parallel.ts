@@ -1,16 +1,17 @@
 /**
- * Parallel gzip, the way pigz and conda-pack do it: the input is cut into fixed-size blocks,
- * each deflated on a worker thread (primed with the previous 32 KiB as a dictionary), and the
- * compressed blocks are written in order as ONE gzip member whose CRC is combined from the
- * blocks' CRCs. The block boundaries depend only on the input and the block size, never on the
- * number of threads, so the output is byte-identical whatever --threads says.
- *
- * The header has no file name and mtime 0, so the same input always gives the same bytes.
+ * Parallel gzip in the blocked-gzip framing (@poncho/core/blocked-gzip): the input is cut into
+ * fixed-size blocks, each deflated independently on a worker thread into a gzip member of its
+ * own, and the members are written in order, followed by a trailer member holding the CRC
+ * (combined from the blocks' CRCs) and length of the whole input. Unlike pigz's single member,
+ * the runner can inflate such a file in parallel; any gzip reader still reads it.
+ * The block boundaries depend only on the input and the block size, never on the number of
+ * threads, so the output is byte-identical whatever --threads says.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { crc32Combine } from './crc32.js';
-import { type BlockJob, type BlockResult, compressBlock, DICTIONARY_SIZE } from './gzip-block.js';
+import { DEFAULT_BLOCK_SIZE, encodeTrailerMember, MAX_BLOCK_SIZE } from '@poncho/core/blocked-gzip';
+import { crc32Combine } from '@poncho/core/crc32';
+import { type BlockJob, type BlockResult, compressBlock } from './gzip-block.js';
 import type { ByteSink } from './sink.js';
 
 export interface ParallelGzipOptions {
@@ -18,7 +19,7 @@ export interface ParallelGzipOptions {
   level?: number;
   /** Compression threads (default: every core). 1 compresses on the calling thread. */
   threads?: number;
-  /** Input bytes per block (default 128 KiB, as pigz). */
+  /** Input bytes per block (default: blocked-gzip's DEFAULT_BLOCK_SIZE, 1 MiB). */
   blockSize?: number;
   /**
    * Worker threads started earlier (GzipWorkerPool.start), so that their start-up overlaps
@@ -61,22 +62,8 @@ export class GzipWorkerPool {
   }
 }
 
-export const DEFAULT_BLOCK_SIZE = 128 * 1024;
-
 export function defaultThreads(): number {
   return availableParallelism();
-}
-
-/** XFL byte of the gzip header: 2 = slowest (level 9), 4 = fastest (level 1), as gzip writes it. */
-function extraFlags(level: number): number {
-  if (level >= 9) return 2;
-  if (level === 1) return 4;
-  return 0;
-}
-
-export function gzipHeader(level: number): Uint8Array {
-  // ID1 ID2 CM=deflate FLG=0 MTIME=0 (4 bytes) XFL OS=3 (Unix)
-  return Uint8Array.of(0x1f, 0x8b, 8, 0, 0, 0, 0, 0, extraFlags(level), 3);
 }
 
 export class ParallelGzip {
@@ -88,7 +75,6 @@ export class ParallelGzip {
   /** Full-size block buffers the workers handed back: reused instead of allocated. */
   private readonly spareBlocks: Uint8Array[] = [];
   private fill = 0;
-  private tail = new Uint8Array(0);
   private nextIndex = 0;
   private nextToWrite = 0;
   private readonly results = new Map<number, BlockResult>();
@@ -99,7 +85,6 @@ export class ParallelGzip {
   private failure: unknown;
   private waiters: Array<() => void> = [];
   private writing: Promise<void> = Promise.resolve();
-  private started = false;
   private roundRobin = 0;
 
   constructor(
@@ -113,6 +98,15 @@ export class ParallelGzip {
       );
     }
     this.blockSize = options.blockSize ?? DEFAULT_BLOCK_SIZE;
+    if (
+      !Number.isInteger(this.blockSize) ||
+      this.blockSize < 1 ||
+      this.blockSize > MAX_BLOCK_SIZE
+    ) {
+      throw new RangeError(
+        `block size must be an integer from 1 to ${MAX_BLOCK_SIZE}, got ${options.blockSize}`,
+      );
+    }
     const pool = options.pool ?? GzipWorkerPool.start(options.threads ?? defaultThreads());
     if (pool.failure) this.fail(pool.failure);
     for (const worker of pool.workers.splice(0)) {
@@ -121,18 +115,15 @@ export class ParallelGzip {
       this.workers.push(worker);
     }
     const threads = Math.max(1, this.workers.length);
-    // Enough blocks in flight that a descheduled thread does not stall the others at once.
-    this.maxInFlight = Math.max(4, threads * 8);
+    // Enough blocks in flight that a descheduled thread does not stall the others at once,
+    // few enough that memory stays a few MiB per thread.
+    this.maxInFlight = Math.max(4, threads * 3);
     this.block = new Uint8Array(this.blockSize);
   }
 
   /** Compresses `data`; resolves when the caller may send more (bounded memory). */
   async write(data: Uint8Array): Promise<void> {
     this.throwIfFailed();
-    if (!this.started) {
-      this.started = true;
-      this.queueOutput(gzipHeader(this.level));
-    }
     this.inputBytes += data.length;
     let offset = 0;
     while (offset < data.length) {
@@ -141,7 +132,7 @@ export class ParallelGzip {
       this.fill += n;
       offset += n;
       if (this.fill === this.blockSize) {
-        await this.dispatch(false);
+        await this.dispatch();
       }
     }
   }
@@ -149,10 +140,6 @@ export class ParallelGzip {
   /** ByteSink.writeFilled: `fill` writes straight into the block buffer (no copy). */
   async writeFilled(length: number, fill: (target: Uint8Array) => void): Promise<void> {
     this.throwIfFailed();
-    if (!this.started) {
-      this.started = true;
-      this.queueOutput(gzipHeader(this.level));
-    }
     let remaining = length;
     while (remaining > 0) {
       const n = Math.min(remaining, this.blockSize - this.fill);
@@ -161,28 +148,21 @@ export class ParallelGzip {
       this.inputBytes += n;
       remaining -= n;
       if (this.fill === this.blockSize) {
-        await this.dispatch(false);
+        await this.dispatch();
       }
     }
   }
 
-  /** Flushes the last block and the trailer; resolves once everything reached the sink. */
+  /** Flushes the last block and the trailer member; resolves once everything reached the sink. */
   async end(): Promise<{ inputBytes: number; outputBytes: number; crc: number }> {
-    if (!this.started) {
-      this.started = true;
-      this.queueOutput(gzipHeader(this.level));
-    }
-    await this.dispatch(true);
+    this.throwIfFailed();
+    if (this.fill > 0) await this.dispatch();
     while (this.inFlight > 0) {
       this.throwIfFailed();
       await new Promise<void>((resolve) => this.waiters.push(resolve));
     }
     this.throwIfFailed();
-    const trailer = new Uint8Array(8);
-    const view = new DataView(trailer.buffer);
-    view.setUint32(0, this.crc, true);
-    view.setUint32(4, this.inputBytes % 2 ** 32, true);
-    this.queueOutput(trailer);
+    this.queueOutput(encodeTrailerMember(this.crc, this.inputBytes, this.level));
     await this.writing;
     this.throwIfFailed();
     await this.close();
@@ -195,14 +175,12 @@ export class ParallelGzip {
     await Promise.all(workers.map((w) => w.terminate()));
   }
 
-  private async dispatch(last: boolean): Promise<void> {
-    const data = this.fill === this.blockSize ? this.block : this.block.slice(0, this.fill);
-    const dictionary = this.tail;
-    // Keep the end of this block as the next block's dictionary before the buffer moves away.
-    this.tail = data.slice(Math.max(0, data.length - DICTIONARY_SIZE));
-    this.block = this.spareBlocks.pop() ?? new Uint8Array(this.blockSize);
+  private async dispatch(): Promise<void> {
+    const full = this.fill === this.blockSize;
+    const data = full ? this.block : this.block.slice(0, this.fill);
+    if (full) this.block = this.spareBlocks.pop() ?? new Uint8Array(this.blockSize);
     this.fill = 0;
-    const job: BlockJob = { index: this.nextIndex++, data, dictionary, last, level: this.level };
+    const job: BlockJob = { index: this.nextIndex++, data, level: this.level };
     this.inFlight++;
     if (this.workers.length === 0) {
       try {
@@ -214,8 +192,8 @@ export class ParallelGzip {
       }
     } else {
       const worker = this.workers[this.roundRobin++ % this.workers.length] as Worker;
-      // Both buffers belong to this job alone: transfer them instead of copying.
-      worker.postMessage(job, [data.buffer as ArrayBuffer, dictionary.buffer as ArrayBuffer]);
+      // The buffer belongs to this job alone: transfer it instead of copying.
+      worker.postMessage(job, [data.buffer as ArrayBuffer]);
     }
     while (this.inFlight >= this.maxInFlight && !this.failure) {
       await new Promise<void>((resolve) => this.waiters.push(resolve));
@@ -235,7 +213,7 @@ export class ParallelGzip {
       this.results.delete(this.nextToWrite);
       this.nextToWrite++;
       this.crc = this.nextToWrite === 1 ? next.crc : crc32Combine(this.crc, next.crc, next.length);
-      this.queueOutput(next.deflated, true);
+      this.queueOutput(next.member, true);
     }
   }
 

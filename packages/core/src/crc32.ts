@@ -1,8 +1,9 @@
 /**
  * CRC-32 (the gzip/zlib polynomial) in plain JavaScript, plus crc32Combine so that blocks
- * compressed on different threads can be checksummed independently and joined into one gzip
- * trailer. Node 20's zlib has no crc32() (it arrived in 22.2); slicing-by-8 runs at several
- * hundred MB/s, well above the deflate speed it runs next to.
+ * compressed (or inflated) on different threads can be checksummed independently and joined
+ * into the checksum of the whole: the creator's parallel gzip writes it into the blocked-gzip
+ * trailer member, the runner checks it there. Node 20's zlib has no crc32() (it arrived in
+ * 22.2); slicing-by-8 runs at several hundred MB/s, well above the deflate speed it runs next to.
  */
 
 const POLY = 0xedb88320;
