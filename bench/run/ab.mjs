@@ -7,7 +7,9 @@
  *   node bench/run/ab.mjs OLD_BIN [ROUNDS (default 6)] [TARBALL]
  *
  * OLD_BIN: bin/poncho_package_run.js of a copy of packages/runner (its dist built from the old
- * sources, node_modules linked to the workspace's). Default tarball: the one of run.mjs.
+ * sources, node_modules linked to the workspace's). Default tarball: the one of run.mjs (blocked
+ * gzip, as poncho_package_create writes it); for the single-member path, give as TARBALL what
+ * `node --import tsx bench/run/make-tarball.ts manifest --single-member` prints.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -5,11 +5,15 @@
  * processes, wall clock, median of several runs; the contenders' runs are interleaved so that
  * machine load hits them alike.
  *
- *   npm run build && node bench/run/run.mjs [--tarball FILE] [--cold-runs N] [--warm-runs N]
- *     [--concurrency N] [--runner BIN (default packages/runner/bin/launch.sh, what npm installs; a .js runs with node)]
+ *   npm run build && node bench/run/run.mjs [--tarball FILE] [--single-member] [--cold-runs N]
+ *     [--warm-runs N] [--concurrency N]
+ *     [--runner BIN (default packages/runner/bin/launch.sh, what npm installs; a .js runs with node)]
  *
  * Default tarball: the test fixtures' python environment (Debian's CPython 3.11 in conda's
- * layout, with a manifest, bin/conda-unpack and bin/activate, so both runners can use it).
+ * layout, with a manifest, bin/conda-unpack and bin/activate, so both runners can use it),
+ * framed as poncho_package_create writes it (blocked gzip, which ours inflates in parallel);
+ * --single-member: the same tar as one gzip member, as conda-pack writes it (ours inflates it
+ * as one stream).
  * - cold: unpack + relocate into a new --unpack-to folder, then run `true`;
  * - warm: the folder is ready; run `true` (overhead = minus running `true` directly);
  * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one;
@@ -35,6 +39,7 @@ const REFERENCE = '/usr/bin/python_package_run';
 const { values } = parseArgs({
   options: {
     tarball: { type: 'string' },
+    'single-member': { type: 'boolean', default: false },
     'cold-runs': { type: 'string', default: '5' },
     'warm-runs': { type: 'string', default: '20' },
     concurrency: { type: 'string', default: '16' },
@@ -50,10 +55,17 @@ const warmRuns = Number(values['warm-runs']);
 const concurrency = Number(values.concurrency);
 const tarball =
   values.tarball ??
-  execFileSync(process.execPath, ['--import', 'tsx', join(here, 'make-tarball.ts'), 'manifest'], {
-    cwd: repo,
-    encoding: 'utf8',
-  }).trim();
+  execFileSync(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(here, 'make-tarball.ts'),
+      'manifest',
+      ...(values['single-member'] ? ['--single-member'] : []),
+    ],
+    { cwd: repo, encoding: 'utf8' },
+  ).trim();
 
 const out = mkdtempSync(join(tmpdir(), 'poncho-bench-run-'));
 // conda-unpack (run by the reference) starts with `#!/usr/bin/env python3`: give it the real

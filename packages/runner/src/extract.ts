@@ -7,6 +7,9 @@
  * link, and devices or FIFOs. setuid and setgid bits are dropped. A damaged or truncated
  * archive is an error too. The caller extracts into a folder it removes on failure, so nothing
  * is left behind.
+ *
+ * Tarballs poncho_package_create made (blocked gzip) inflate in parallel (blocked-gunzip.ts);
+ * any other gzip (conda-pack's, a single member) inflates as one stream, on one thread.
  */
 import { spawn } from 'node:child_process';
 import {
@@ -30,11 +33,14 @@ import {
   findEscapingSymlink,
   normalizeArchivePath,
 } from '@poncho/core/archive-paths';
+import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import { Parser, type ReadEntry } from 'tar';
+import { blockedGunzipStream } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 
-export type Compression = 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
+/** 'blocked-gzip': the framing poncho_package_create writes (@poncho/core/blocked-gzip). */
+export type Compression = 'blocked-gzip' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
 
 /** Identifies the compression from the first bytes of the file. */
 export async function detectCompression(path: string): Promise<Compression> {
@@ -52,6 +58,7 @@ export async function detectCompression(path: string): Promise<Compression> {
     const failure = fileError(error, path, 'environment tarball');
     throw unusable(failure.message, { hint: failure.hint, cause: error });
   }
+  if (isBlockedGzip(head)) return 'blocked-gzip';
   if (head[0] === 0x1f && head[1] === 0x8b) return 'gzip';
   if (head.subarray(0, 3).toString('latin1') === 'BZh') return 'bzip2';
   if (head.subarray(0, 6).equals(Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]))) return 'xz';
@@ -96,13 +103,17 @@ export async function extractTarball(
   const compression = await detectCompression(tarball);
   const writer = new EntryWriter(dest, tarball);
   const parser = new Parser({ strict: true });
-  const source = createReadStream(tarball, { highWaterMark: 1024 * 1024 });
+  // Ours inflates in parallel, reading the file itself; the rest is one stream from the file.
+  const source =
+    compression === 'blocked-gzip'
+      ? blockedGunzipStream(tarball)
+      : createReadStream(tarball, { highWaterMark: 1024 * 1024 });
   const streams: Readable[] = [source];
   let decompressor: ReturnType<typeof spawn> | undefined;
   let decompressorError: Error | undefined;
   if (compression === 'gzip') {
     streams.push(source.pipe(createGunzip({ chunkSize: 256 * 1024 })));
-  } else if (compression !== 'none') {
+  } else if (compression !== 'none' && compression !== 'blocked-gzip') {
     const [command, ...args] = DECOMPRESSORS[compression];
     decompressor = spawn(command as string, args, { stdio: ['pipe', 'pipe', 'ignore'] });
     decompressor.on('error', (error) => {
