@@ -35,7 +35,8 @@ import {
 } from '@poncho/core/archive-paths';
 import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { Parser, type ReadEntry } from 'tar';
+import { Parser } from 'tar/parse';
+import type { ReadEntry } from 'tar/read-entry';
 import { blockedGunzipStream } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 

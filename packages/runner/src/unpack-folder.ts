@@ -13,13 +13,12 @@
  *
  * The lock and the staging folder live beside the folder, so its parent must be writable.
  */
-import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, realpath, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { writeFileAtomic } from '@poncho/core/fs';
+import { uniqueSuffix, writeFileAtomic } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import lockfile from 'proper-lockfile';
 import { RunnerExitCode } from './exit-codes.js';
@@ -86,7 +85,7 @@ export async function unpackToFolder(
     await fill(
       tarball,
       dir,
-      join(parent, `.${name}.poncho-staging-${process.pid}-${randomBytes(4).toString('hex')}`),
+      join(parent, `.${name}.poncho-staging-${process.pid}-${uniqueSuffix()}`),
       options,
     );
     return inspectFolder(dir);
