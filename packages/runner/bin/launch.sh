@@ -51,53 +51,57 @@ to_node() {
   exec node "$here/$cli" "$@"
 }
 
-[ -z "${PONCHO_DEBUG:-}" ] || to_node "$@"
 # The lock claim is this script's message to the Node CLI it starts; never trust one inherited.
 unset PONCHO_RUN_CLAIMED_LOCK
+[ -z "${PONCHO_DEBUG:-}" ] || to_node "$@"
 
 # The command line, read without consuming it (the Node CLI may still need all of it). Only the
 # plain forms are handled here; anything else (--debug, -h, -eFILE, a repeated option, a missing
-# value) goes to the Node CLI, which reports usage errors.
+# or empty value, a value that looks like an option) goes to the Node CLI, which reports usage
+# errors the way util.parseArgs decides them.
 at=0 want= environment= dir= lock_wait= command_at= command_word=
 for arg do
   at=$((at + 1))
-  case $want in
-    e) environment=$arg want= ; continue ;;
-    d) dir=$arg want= ; continue ;;
-    w) lock_wait=$arg want= ; continue ;;
-  esac
-  case $arg in
-    -e | --environment) [ -z "$environment" ] || to_node "$@"; want=e ;;
-    --environment=*) [ -z "$environment" ] || to_node "$@"; environment=${arg#*=} ;;
-    -d | -u | --unpack-to) [ -z "$dir" ] || to_node "$@"; want=d ;;
-    --unpack-to=*) [ -z "$dir" ] || to_node "$@"; dir=${arg#*=} ;;
-    -w | --wait-for-lock) [ -z "$lock_wait" ] || to_node "$@"; want=w ;;
-    --wait-for-lock=*) [ -z "$lock_wait" ] || to_node "$@"; lock_wait=${arg#*=} ;;
-    --) command_at=$((at + 1)); break ;;
-    -*) to_node "$@" ;;
-    *) command_at=$at; break ;;
-  esac
-done
-[ -z "$want" ] && [ -n "$command_at" ] || to_node "$@"
-if [ -z "$environment" ] && [ "$cli" = python_package_run.js ]; then
-  # The older form: the first word is ENV.
-  at=0
-  for arg do
-    at=$((at + 1))
-    [ "$at" -eq "$command_at" ] && environment=$arg && break
-  done
-  command_at=$((command_at + 1))
-fi
-at=0
-for arg do
-  at=$((at + 1))
-  [ "$at" -eq "$command_at" ] && command_word=$arg && break
+  if [ -n "$want" ]; then
+    case $arg in '' | -*) to_node "$@" ;; esac
+    case $want in
+      e) environment=$arg ;;
+      d) dir=$arg ;;
+      w) lock_wait=$arg ;;
+    esac
+    want=
+    continue
+  fi
+  if [ -z "$command_at" ]; then
+    case $arg in
+      -e | --environment) [ -z "$environment" ] || to_node "$@"; want=e; continue ;;
+      -d | -u | --unpack-to) [ -z "$dir" ] || to_node "$@"; want=d; continue ;;
+      -w | --wait-for-lock) [ -z "$lock_wait" ] || to_node "$@"; want=w; continue ;;
+      --environment=?*) [ -z "$environment" ] || to_node "$@"; environment=${arg#*=}; continue ;;
+      --unpack-to=?*) [ -z "$dir" ] || to_node "$@"; dir=${arg#*=}; continue ;;
+      --wait-for-lock=?*) [ -z "$lock_wait" ] || to_node "$@"; lock_wait=${arg#*=}; continue ;;
+      --) command_at=$((at + 1)); continue ;;
+      -*) to_node "$@" ;;
+    esac
+    command_at=$at
+  fi
+  # $arg starts the command; in the older form `python_package_run ENV command...` it is ENV.
+  if [ -z "$environment" ] && [ "$cli" = python_package_run.js ]; then
+    environment=$arg
+    command_at=$((at + 1))
+    continue
+  fi
+  command_word=$arg
+  break
 done
 [ -n "$environment" ] && [ -n "$dir" ] && [ -n "$command_word" ] || to_node "$@"
 [ -f "$environment" ] || to_node "$@"
+# cmp must not take the tarball's name for an option (or "-" for stdin).
+case $environment in -*) environment=./$environment ;; esac
 
 # DIR as an absolute path, exactly as the Node CLI resolves it (path.resolve: against the
-# physical working directory); paths this script would have to normalize further go to Node.
+# physical working directory); paths this script would have to normalize further, or that
+# Node would decode differently (bytes outside printable ASCII), go to Node.
 while :; do
   case $dir in
     ?*/) dir=${dir%/} ;;
@@ -110,45 +114,76 @@ case $dir in
   *) prefix=$(pwd -P)/$dir || to_node "$@" ;;
 esac
 case $prefix in
-  / | *//* | */./* | */../* | */. | */.. | *[][*?\\]*) to_node "$@" ;;
+  / | *//* | */./* | */../* | */. | */.. | *[][*?\\]* | *[!\ -~]*) to_node "$@" ;;
 esac
 
-# Integer seconds only; the Node CLI parses (and rejects) anything else.
+# Whole seconds, written plainly (sh would read 08 as octal); the Node CLI parses the rest.
 case ${lock_wait:-300} in
-  *[!0-9]*) to_node "$@" ;;
+  *[!0-9]* | 0?* | ??????*) to_node "$@" ;;
 esac
 wait_budget_ms=$((${lock_wait:-300} * 1000))
 # Past this, waiting is left to the Node CLI, which also takes over locks whose owner died.
 [ "$wait_budget_ms" -le 2000 ] || wait_budget_ms=2000
 
-# True when DIR holds the complete environment of this very tarball.
+# True when DIR holds the complete environment of this very tarball. (Without GNU cmp's -n,
+# never: the Node CLI decides.)
 environment_ready() {
   [ -f "$prefix/.poncho/unpacked.json" ] || return 1
   size=$(wc -c <"$environment") || return 1
   size=$((size))
   fingerprint=$prefix/.poncho/fingerprint-$size
   [ "$size" -ge 576 ] && [ -f "$fingerprint" ] &&
-    cmp -s -n 512 "$environment" "$fingerprint" &&
-    cmp -s "$environment" "$fingerprint" "$((size - 64))" 512
+    cmp -s -n 512 "$environment" "$fingerprint" 2>/dev/null &&
+    cmp -s -n 64 "$environment" "$fingerprint" "$((size - 64))" 512 2>/dev/null
 }
 
-# True when this script can run the command as the Node CLI would: `env --default-signal`
-# exists, the caller's stdin is open and descriptor 9 is free to carry it to the child (sh gives
-# a background child /dev/null), and the command is found and executable on the activated PATH
-# (the Node CLI words those errors, with exit codes 127 and 126).
+# True when this script can run the command as the Node CLI would: the caller's stdin is open
+# and descriptor 9 is free to carry it to the child (sh gives a background child /dev/null),
+# and the command is an executable file, on the activated PATH or by its path (the Node CLI
+# words the errors for the others, with exit codes 127 and 126).
 can_run_here() {
-  env --default-signal=INT,QUIT true 2>/dev/null || return 1
   { true 8<&0; } 2>/dev/null || return 1
   ! { true >&9; } 2>/dev/null || return 1
   case $command_word in
     */*) [ -f "$command_word" ] && [ -x "$command_word" ] ;;
-    *) PATH=$prefix/bin${PATH:+:$PATH} command -v "$command_word" >/dev/null 2>&1 ;;
+    *)
+      # The executable the command's PATH finds (shell builtins and functions do not count).
+      search=$prefix/bin${PATH:+:$PATH}:
+      while [ -n "$search" ]; do
+        entry=${search%%:*} search=${search#*:}
+        [ -f "${entry:-.}/$command_word" ] && [ -x "${entry:-.}/$command_word" ] && return 0
+      done
+      return 1
+      ;;
   esac
+}
+
+# `sh -c` program that sources the environment's activation scripts (the quoted paths that
+# follow `.`), then replaces itself with the command: the Node CLI's form (src/activate.ts).
+activation_program() {
+  program=
+  # Name order by bytes, as the Node CLI sorts them, whatever the locale of a bash /bin/sh.
+  had_lc_all=${LC_ALL+set} saved_lc_all=${LC_ALL-}
+  LC_ALL=C
+  for script in "$prefix"/etc/conda/activate.d/*.sh; do
+    [ -f "$script" ] || continue
+    quoted= rest=$script
+    while :; do
+      case $rest in
+        *\'*) quoted=$quoted${rest%%\'*}\'\\\'\' rest=${rest#*\'} ;;
+        *) quoted=$quoted$rest; break ;;
+      esac
+    done
+    program="$program. '$quoted'; "
+  done
+  if [ -n "$had_lc_all" ]; then LC_ALL=$saved_lc_all; else unset LC_ALL; fi
+  program="${program}exec \"\$@\""
 }
 
 # Activates DIR and runs the command (the arguments from position command_at on) as a child.
 run_in_environment() {
   can_run_here || to_node "$@"
+  activation_program
   PATH=$prefix/bin${PATH:+:$PATH}
   export PATH
   unset PYTHONPATH PYTHONHOME
@@ -162,25 +197,27 @@ run_in_environment() {
   fi
   shift $((command_at - 1))
 
-  child=
-  caught=
-  trap 'caught=1; [ -z "$child" ] || kill -TERM "$child" 2>/dev/null' TERM
-  trap 'caught=1; [ -z "$child" ] || kill -HUP "$child" 2>/dev/null' HUP
+  # A signal that comes before the child exists is kept and passed on as soon as it does.
+  child= pending=
+  forward() {
+    if [ -n "$child" ]; then kill "-$1" "$child" 2>/dev/null; else pending=$1; fi
+    caught=1
+  }
+  trap 'forward TERM' TERM
+  trap 'forward HUP' HUP
   if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then
-    trap 'caught=1' INT
+    # Ctrl-C reaches the command from the terminal already.
+    trap 'caught=1; [ -n "$child" ] || pending=INT' INT
   else
-    trap 'caught=1; [ -z "$child" ] || kill -INT "$child" 2>/dev/null' INT
+    trap 'forward INT' INT
   fi
   exec 9<&0
-  (
-    # The activation scripts of conda packages, in name order, then the command as argv.
-    for script in "$prefix"/etc/conda/activate.d/*.sh; do
-      if [ -f "$script" ]; then . "$script"; fi
-    done
-    exec env --default-signal=INT,QUIT "$@"
-  ) 0<&9 9<&- &
+  # env gives the child back the SIGINT and SIGQUIT that sh ignores in a background command;
+  # the activation scripts then run in a shell of their own, as in the Node CLI.
+  env --default-signal=INT,QUIT /bin/sh -c "$program" sh "$@" 0<&9 9<&- &
   child=$!
   exec 9<&-
+  [ -z "$pending" ] || kill "-$pending" "$child" 2>/dev/null
   while :; do
     caught=
     wait "$child"
@@ -192,6 +229,10 @@ run_in_environment() {
   exit "$status"
 }
 
+# Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
+# SIGINT back: every run goes to the Node CLI.
+env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
+
 lock=${prefix%/*}/.${prefix##*/}.poncho-lock
 [ -n "${prefix%/*}" ] || lock=/.${prefix##*/}.poncho-lock
 waited_ms=0
@@ -199,7 +240,7 @@ pause_ms=5
 while :; do
   if environment_ready; then run_in_environment "$@"; fi
   # A missing DIR: claim its lock, or wait for the run that holds it.
-  if [ ! -e "$prefix" ] && [ ! -L "$prefix" ] && mkdir "$lock" 2>/dev/null; then
+  if [ ! -d "$lock" ] && [ ! -e "$prefix" ] && [ ! -L "$prefix" ] && mkdir "$lock" 2>/dev/null; then
     PONCHO_RUN_CLAIMED_LOCK=$lock
     export PONCHO_RUN_CLAIMED_LOCK
     to_node "$@"

@@ -47,14 +47,23 @@ export class LauncherClaim {
   }
 
   /**
-   * Gone, or older than the stale time (so another run may have taken it over, and now owns
-   * it), means the launcher's claim has ended.
+   * The launcher made the lock directory just before it started this process, so it is older
+   * than the process (give or take a file system's timestamp granularity) and younger than the
+   * stale time. A younger directory is another run's lock, made after the claim was removed; an
+   * older one may have been taken over by another run, which now owns it.
    */
   private stillHeld(): boolean {
     try {
-      return Date.now() - statSync(this.lockPath).mtimeMs < LOCK_STALE_MS;
+      const { mtimeMs } = statSync(this.lockPath);
+      return (
+        mtimeMs <= performance.timeOrigin + TIMESTAMP_SLACK_MS &&
+        Date.now() - mtimeMs < LOCK_STALE_MS
+      );
     } catch {
       return false;
     }
   }
 }
+
+/** File systems that keep whole seconds (some NFS servers) may round a timestamp up. */
+const TIMESTAMP_SLACK_MS = 1_000;

@@ -23,6 +23,7 @@ import type { Logger } from '@poncho/core/log';
 import lockfile from 'proper-lockfile';
 import { RunnerExitCode } from './exit-codes.js';
 import {
+  FINGERPRINT_PREFIX,
   type FolderState,
   inspectFolder,
   JOURNAL_PATH,
@@ -116,6 +117,7 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
     const result = await unpackInto(tarball, staging, dir, { signal, log });
+    await removeCarriedState(staging);
     if (result.relocation === 'conda-unpack') {
       await writeJson(join(staging, JOURNAL_PATH), {
         pid: process.pid,
@@ -152,6 +154,20 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
 async function writeReferenceMarkers(root: string): Promise<void> {
   const stamp = `${new Date().toString()}\n`;
   for (const name of REFERENCE_MARKERS) await writeFile(join(root, name), stamp);
+}
+
+/**
+ * Removes the runner's own state files that the tarball itself carried (a folder we unpacked,
+ * packed again by conda-pack or tar): a marker or a fingerprint that no longer describes this
+ * folder, which a waiting run or the launcher would otherwise trust before ours are written.
+ */
+async function removeCarriedState(root: string): Promise<void> {
+  await rm(join(root, MARKER_PATH), { recursive: true, force: true });
+  const folder = join(root, dirname(FINGERPRINT_PREFIX));
+  const prefix = basename(FINGERPRINT_PREFIX);
+  for (const name of await readdir(folder).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(join(folder, name), { recursive: true, force: true });
+  }
 }
 
 /** bin/launch.sh's copy of the fingerprint, written before the marker (which it also needs). */
