@@ -105,7 +105,10 @@ interface Pending {
 /** The uncompressed content of the blocked-gzip file `path`, in order. */
 async function* inflateInOrder(path: string): AsyncGenerator<Buffer> {
   const file = await ChunkedFile.open(path);
-  const maxInFlight = availableParallelism() + 1;
+  // zlib's async work runs on libuv's threadpool (4 threads unless UV_THREADPOOL_SIZE says
+  // otherwise): more members in flight than threads only hold memory.
+  const threads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  const maxInFlight = Math.min(availableParallelism(), threads) + 1;
   const pending: Pending[] = [];
   let crc = 0;
   let total = 0;
