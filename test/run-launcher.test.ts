@@ -292,6 +292,24 @@ describe('what the launcher leaves to the Node CLI', () => {
     expect(result.stderr).toContain('holds another environment');
   });
 
+  it('a folder unpacked before the warm path existed (no fingerprint file) gets one', async () => {
+    const dir = join(work, 'older-runner');
+    expect(
+      (await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: RUNNER_BIN })).code,
+    ).toBe(0);
+    const size = (await readFile(tarball)).length;
+    await rm(join(dir, '.poncho', `fingerprint-${size}`));
+    await rm(nodeLog, { force: true });
+    expect((await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: poncho })).code).toBe(
+      0,
+    );
+    expect(await nodeStarts()).toBe(1);
+    expect((await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: poncho })).code).toBe(
+      0,
+    );
+    expect(await nodeStarts()).toBe(1);
+  });
+
   it('--debug, --help and a temporary folder', async () => {
     const debug = await runRunner(['--debug', '-e', tarball, '-d', ready, 'true'], {
       env,

@@ -3,8 +3,8 @@
  * as ENV, or an --unpack-to folder already complete — touches a few files and loads nothing
  * else; everything about unpacking is imported only when needed.
  */
-import { statSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
@@ -115,6 +115,18 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
     unpacked = state.kind === 'ours' && state.marker.pid === process.pid;
   }
   checkFolder(state, dir, source, identity.fingerprint, log);
+  if (
+    state.kind === 'ours' &&
+    identity.endsFile &&
+    !existsSync(join(dir, identity.endsFile.path))
+  ) {
+    // Unpacked by a runner older than the launcher's warm path: give the next runs that path.
+    // (Best effort: the folder may be read-only, and the run goes on either way.)
+    const { writeFileAtomic } = await import('@poncho/core/fs');
+    await writeFileAtomic(join(dir, identity.endsFile.path), identity.endsFile.bytes).catch(
+      () => {},
+    );
+  }
   return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
 }
 
