@@ -9,7 +9,9 @@
  * over for unpacking or, when it turns out not to unpack, removes it, so that a claim never
  * outlives its run.
  */
-import { rmdirSync, statSync } from 'node:fs';
+import { rmdirSync, statSync, utimesSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
+import type { Logger } from '@poncho/core/log';
 import { LOCK_STALE_MS } from './marker.js';
 
 export const CLAIM_VARIABLE = 'PONCHO_RUN_CLAIMED_LOCK';
@@ -67,3 +69,30 @@ export class LauncherClaim {
 
 /** File systems that keep whole seconds (some NFS servers) may round a timestamp up. */
 const TIMESTAMP_SLACK_MS = 1_000;
+
+/**
+ * Holds a lock directory this process owns the way proper-lockfile holds its own, so that other
+ * runs (which take and judge locks with proper-lockfile) see it alive: its mtime is renewed every
+ * `everyMs`, well within the stale time; the returned function stops that and removes it.
+ */
+export function keepLockFresh(lockPath: string, everyMs: number, log: Logger): () => Promise<void> {
+  const touch = () => {
+    const now = new Date();
+    utimesSync(lockPath, now, now);
+  };
+  touch();
+  const timer = setInterval(() => {
+    try {
+      touch();
+    } catch (error) {
+      log.warn(
+        `cannot refresh the lock ${lockPath} (${(error as Error).message}); finishing anyway`,
+      );
+    }
+  }, everyMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await rmdir(lockPath).catch(() => {});
+  };
+}

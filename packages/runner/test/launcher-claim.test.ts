@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, utimes } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createLogger } from '@poncho/core/log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLAIM_VARIABLE, LauncherClaim } from '../src/launcher-claim.js';
+import { CLAIM_VARIABLE, keepLockFresh, LauncherClaim } from '../src/launcher-claim.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -59,5 +60,19 @@ describe('LauncherClaim', () => {
     LauncherClaim.take({ [CLAIM_VARIABLE]: lock })?.release();
     expect(existsSync(lock)).toBe(true);
     expect(LauncherClaim.take({ [CLAIM_VARIABLE]: lock })?.handOver()).toBe(false);
+  });
+});
+
+describe('keepLockFresh', () => {
+  it('renews the lock’s mtime while held, as proper-lockfile does, and removes it at the end', async () => {
+    const lock = await lockMadeBeforeStart('kept', 5_000);
+    const before = (await stat(lock)).mtimeMs;
+    const release = keepLockFresh(lock, 50, createLogger({ prefix: 'test', level: 'warn' }));
+    const first = (await stat(lock)).mtimeMs;
+    expect(first).toBeGreaterThan(before);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await stat(lock)).mtimeMs).toBeGreaterThan(first);
+    await release();
+    expect(existsSync(lock)).toBe(false);
   });
 });
