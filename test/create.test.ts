@@ -22,7 +22,7 @@ const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
 const CREATE = join(ROOT, 'packages/creator/bin/poncho_package_create.js');
 const ANALYZE = join(ROOT, 'packages/analyzer/bin/poncho_package_analyze.js');
-const RUNNER = join(ROOT, 'packages/runner/bin/poncho_package_run.js');
+const RUNNER = join(ROOT, 'packages/runner/bin/poncho_package_run.cjs');
 const REFERENCE = '/usr/bin/python_package_run';
 
 let served: ServedChannel;

@@ -6,7 +6,7 @@
  *
  *   node bench/run/ab.mjs OLD_BIN [ROUNDS (default 6)] [TARBALL]
  *
- * OLD_BIN: bin/poncho_package_run.js of a copy of packages/runner (its dist built from the old
+ * OLD_BIN: bin/poncho_package_run.cjs (or .js for builds before it) of a copy of packages/runner (its dist built from the old
  * sources, node_modules linked to the workspace's). Default tarball: the one of run.mjs (blocked
  * gzip, as poncho_package_create writes it); for the single-member path, give as TARBALL what
  * `node --import tsx bench/run/make-tarball.ts manifest --single-member` prints.
@@ -21,7 +21,10 @@ const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
 const [oldBin, roundsText = '6', tarballArg] = process.argv.slice(2);
 if (!oldBin) throw new Error('usage: node bench/run/ab.mjs OLD_BIN [ROUNDS] [TARBALL]');
-const bins = { old: resolve(oldBin), new: join(repo, 'packages/runner/bin/poncho_package_run.js') };
+const bins = {
+  old: resolve(oldBin),
+  new: join(repo, 'packages/runner/bin/poncho_package_run.cjs'),
+};
 const tarball =
   tarballArg ??
   execFileSync(process.execPath, ['--import', 'tsx', join(here, 'make-tarball.ts'), 'manifest'], {

@@ -16,7 +16,8 @@
  * as one stream).
  * - cold: unpack + relocate into a new --unpack-to folder, then run `true`;
  * - warm: the folder is ready; run `true` (overhead = minus running `true` directly);
- * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one;
+ * - 16 concurrent cold runs on one new folder (one unpacks, the others wait), against one cold
+ *   run made just before each batch (the median of the paired ratios);
  *   and 16 concurrent warm runs, the floor of the cold ones (what 16 start-ups cost on this
  *   machine when nobody unpacks).
  * Node 20 parses the whole NODE_EXTRA_CA_CERTS bundle when it starts (tens of ms of CPU per
@@ -49,7 +50,7 @@ const { values } = parseArgs({
 });
 const ours = resolve(values.runner ?? join(repo, 'packages/runner/bin/launch.sh'));
 // The installed binary is the sh launcher; a .js entry point (an older build) runs with node.
-const [oursFile, ...oursArgs] = ours.endsWith('.js') ? [process.execPath, ours] : [ours];
+const [oursFile, ...oursArgs] = /\.c?js$/.test(ours) ? [process.execPath, ours] : [ours];
 const coldRuns = Number(values['cold-runs']);
 const warmRuns = Number(values['warm-runs']);
 const concurrency = Number(values.concurrency);
@@ -186,10 +187,16 @@ for (let i = 0; i < warmRuns; i++) {
   push('true', 'warm', timed('true', []));
 }
 
-// Concurrent cold runs on one new folder; concurrent warm runs on the ready folder.
+// Concurrent cold runs on one new folder, each right after one cold run of the same contender,
+// so that their ratio compares measurements taken at the same time (the machine's speed drifts
+// between the phases of this benchmark); concurrent warm runs on the ready folder.
+const concurrentOverCold = { ours: [], reference: [] };
 for (let i = 0; i < Math.max(1, Math.ceil(coldRuns / 2)); i++) {
   for (const who of ['ours', 'reference']) {
-    push(who, 'concurrent', await contenders[who].concurrent(fresh(`${who}-conc`)));
+    const one = contenders[who].cold(fresh(`${who}-paired`));
+    const many = await contenders[who].concurrent(fresh(`${who}-conc`));
+    push(who, 'concurrent', many);
+    concurrentOverCold[who].push(many / one);
     push(who, 'concurrentWarm', await contenders[who].concurrent(warmDirs[who]));
   }
 }
@@ -250,9 +257,9 @@ const rows = [
     '',
   ],
   [
-    `${concurrency} concurrent / one cold`,
-    ratio(m('ours', 'concurrent'), m('ours', 'cold')),
-    ratio(m('reference', 'concurrent'), m('reference', 'cold')),
+    `${concurrency} concurrent / one cold (paired)`,
+    ratio(median(concurrentOverCold.ours), 1),
+    ratio(median(concurrentOverCold.reference), 1),
     '',
     '',
     '<= 1.50x (ours)',

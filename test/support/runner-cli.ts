@@ -7,8 +7,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'poncho_package_run.js');
-export const PYTHON_RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'python_package_run.js');
+export const RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'poncho_package_run.cjs');
+export const PYTHON_RUNNER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'python_package_run.cjs');
 /** The installed binary (both names): a sh launcher that runs warm commands without Node. */
 export const LAUNCHER_BIN = join(ROOT, 'packages', 'runner', 'bin', 'launch.sh');
 
@@ -38,7 +38,7 @@ export interface Started {
 
 export function startRunner(args: string[], options: RunOptions = {}): Started {
   const bin = options.bin ?? RUNNER_BIN;
-  const [file, ...argv] = bin.endsWith('.js') ? [process.execPath, bin, ...args] : [bin, ...args];
+  const [file, ...argv] = /\.c?js$/.test(bin) ? [process.execPath, bin, ...args] : [bin, ...args];
   const child = spawn(file as string, argv, {
     env: options.env ?? process.env,
     cwd: options.cwd,

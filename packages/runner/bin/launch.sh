@@ -22,8 +22,8 @@
 
 name=${0##*/}
 case $name in
-  python_package_run) cli=python_package_run.js ;;
-  *) cli=poncho_package_run.js ;;
+  python_package_run) cli=python_package_run.cjs ;;
+  *) cli=poncho_package_run.cjs ;;
 esac
 
 # Starts the Node CLI with the original arguments, without NODE_EXTRA_CA_CERTS: Node 20 parses
@@ -86,7 +86,7 @@ for arg do
     command_at=$at
   fi
   # $arg starts the command; in the older form `python_package_run ENV command...` it is ENV.
-  if [ -z "$environment" ] && [ "$cli" = python_package_run.js ]; then
+  if [ -z "$environment" ] && [ "$cli" = python_package_run.cjs ]; then
     environment=$arg
     command_at=$((at + 1))
     continue
