@@ -18,9 +18,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateRawSync } from 'node:zlib';
-import { encodeDataMember, encodeTrailerMember } from '@poncho/core/blocked-gzip';
-import { crc32 } from '@poncho/core/crc32';
+import { encodeBlockedGzipSync } from '@poncho/core/blocked-gzip';
 import { build } from 'esbuild';
 import { create as createTar } from 'tar';
 
@@ -60,16 +58,8 @@ try {
   writeFileSync(join(root, '.poncho', 'manifest.json'), JSON.stringify(manifest));
   const tarPath = join(work, 'env.tar');
   createTar({ cwd: root, file: tarPath, sync: true, portable: true }, ['.']);
-  const tar = readFileSync(tarPath);
-  const blockCrc = crc32(tar);
   const tarball = join(work, 'env.tar.gz');
-  writeFileSync(
-    tarball,
-    Buffer.concat([
-      encodeDataMember(deflateRawSync(tar), blockCrc, tar.length, 6),
-      encodeTrailerMember(blockCrc, tar.length, 6),
-    ]),
-  );
+  writeFileSync(tarball, encodeBlockedGzipSync([readFileSync(tarPath)]));
   execFileSync(
     process.execPath,
     [

@@ -23,6 +23,9 @@
  * this layout (only FEXTRA set, one subfield); anything else is not blocked gzip.
  */
 
+import { deflateRawSync } from 'node:zlib';
+import { crc32, crc32Combine } from './crc32.js';
+
 /** Subfield IDs of a data member ('P','K': poncho block) and of the trailer ('P','T'). */
 export const DATA_SUBFIELD_ID = Uint8Array.of(0x50, 0x4b);
 export const TRAILER_SUBFIELD_ID = Uint8Array.of(0x50, 0x54);
@@ -110,6 +113,25 @@ export function encodeTrailerMember(crc: number, totalLength: number, level: num
   // and ISIZE of nothing are 0.
   member.set(TRAILER_BODY, TRAILER_HEADER_LENGTH);
   return member;
+}
+
+/**
+ * A whole blocked-gzip file from blocks already cut, deflated on the calling thread: for small
+ * inputs (the runner's build makes its code-cache tarball with it) and tests. Tarballs are
+ * written by the creator's parallel writer, which gives the same bytes for the same blocks.
+ */
+export function encodeBlockedGzipSync(blocks: Iterable<Uint8Array>, level = 6): Buffer {
+  const members: Uint8Array[] = [];
+  let crc = 0;
+  let total = 0;
+  for (const block of blocks) {
+    const blockCrc = crc32(block);
+    members.push(encodeDataMember(deflateRawSync(block, { level }), blockCrc, block.length, level));
+    crc = crc32Combine(crc, blockCrc, block.length);
+    total += block.length;
+  }
+  members.push(encodeTrailerMember(crc, total, level));
+  return Buffer.concat(members);
 }
 
 export type MemberHeader =

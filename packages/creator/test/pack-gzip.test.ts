@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import {
   DEFAULT_BLOCK_SIZE,
+  encodeBlockedGzipSync,
   readMemberHeader,
   TRAILER_MEMBER_LENGTH,
 } from '@poncho/core/blocked-gzip';
@@ -71,6 +72,16 @@ describe('ParallelGzip', () => {
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it('writes the same bytes as core’s one-thread encoder for the same blocks', async () => {
+    const input = sampleData(300_000);
+    const blockSize = 64 * 1024;
+    const blocks: Buffer[] = [];
+    for (let at = 0; at < input.length; at += blockSize)
+      blocks.push(input.subarray(at, at + blockSize));
+    const parallel = await compress(input, { level: 6, threads: 2, blockSize });
+    expect(parallel.equals(encodeBlockedGzipSync(blocks, 6))).toBe(true);
   });
 
   it('writes blocked gzip that gzip -t, gzip -dc, pigz and zlib accept', async () => {

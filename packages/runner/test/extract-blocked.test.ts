@@ -19,30 +19,22 @@ import {
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { deflateRawSync, gzipSync } from 'node:zlib';
+import { gzipSync } from 'node:zlib';
 import {
-  encodeDataMember,
-  encodeTrailerMember,
+  encodeBlockedGzipSync,
   readMemberHeader,
   TRAILER_MEMBER_LENGTH,
 } from '@poncho/core/blocked-gzip';
-import { crc32, crc32Combine } from '@poncho/core/crc32';
+import { crc32 } from '@poncho/core/crc32';
 import { PonchoError } from '@poncho/core/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { detectCompression, extractTarball } from '../src/extract.js';
 
-/** `tar` framed as blocked gzip in blocks of `blockSize`, with the framing functions of core. */
+/** `tar` framed as blocked gzip in blocks of `blockSize`. */
 function blockedGzip(tar: Buffer, blockSize: number): Buffer {
-  const members: Uint8Array[] = [];
-  let crc = 0;
-  for (let at = 0; at < tar.length; at += blockSize) {
-    const block = tar.subarray(at, at + blockSize);
-    const blockCrc = crc32(block);
-    members.push(encodeDataMember(deflateRawSync(block), blockCrc, block.length, 6));
-    crc = crc32Combine(crc, blockCrc, block.length);
-  }
-  members.push(encodeTrailerMember(crc, tar.length, 6));
-  return Buffer.concat(members);
+  const blocks: Buffer[] = [];
+  for (let at = 0; at < tar.length; at += blockSize) blocks.push(tar.subarray(at, at + blockSize));
+  return encodeBlockedGzipSync(blocks);
 }
 
 /** Offsets where the members of a blocked-gzip file start (the trailer's included). */
