@@ -18,7 +18,17 @@ module.exports = function runCli(program) {
   } catch {
     // no cache: compile as usual
   }
-  const script = new vm.Script(Module.wrap(readFileSync(file, 'utf8')), {
+  let source;
+  try {
+    source = readFileSync(file, 'utf8');
+  } catch (error) {
+    process.stderr.write(
+      `${program}: error: cannot read the runner's bundled code ${file} (${error.code ?? error.message})\n` +
+        '  hint: Build the package first (npm run build in the poncho repository), or reinstall @poncho/runner.\n',
+    );
+    process.exit(125); // the runner's own failure before the command: see --help
+  }
+  const script = new vm.Script(Module.wrap(source), {
     filename: file,
     cachedData,
   });
