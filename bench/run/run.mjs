@@ -206,56 +206,26 @@ const cpuOf = (who, what) => median(cpuResults[who][what]);
 const f = (ms) => `${ms.toFixed(1)} ms`;
 const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
 const trueMs = m('true', 'warm');
+/** A row comparing ours with the reference on one measurement (`value(who)` in ms). */
+const compare = (label, value, { tar = '', goal = '' } = {}) => [
+  label,
+  f(value('ours')),
+  f(value('reference')),
+  tar,
+  ratio(value('ours'), value('reference')),
+  goal,
+];
 const rows = [
   ['', 'poncho_package_run', 'reference', 'tar -xzf', 'ours / reference', 'goal'],
-  [
-    'cold (--unpack-to, new folder)',
-    f(m('ours', 'cold')),
-    f(m('reference', 'cold')),
-    f(m('tar', 'cold')),
-    ratio(m('ours', 'cold'), m('reference', 'cold')),
-    '<= 1.00x',
-  ],
-  [
-    'cold (temporary folder)',
-    f(m('ours', 'temp')),
-    f(m('reference', 'temp')),
-    '',
-    ratio(m('ours', 'temp'), m('reference', 'temp')),
-    '',
-  ],
-  [
-    'warm (folder ready)',
-    f(m('ours', 'warm')),
-    f(m('reference', 'warm')),
-    '',
-    ratio(m('ours', 'warm'), m('reference', 'warm')),
-    '',
-  ],
-  [
-    'warm overhead (minus `true`)',
-    f(m('ours', 'warm') - trueMs),
-    f(m('reference', 'warm') - trueMs),
-    '',
-    ratio(m('ours', 'warm') - trueMs, m('reference', 'warm') - trueMs),
-    '<= 1.00x',
-  ],
-  [
-    `${concurrency} concurrent cold, one folder`,
-    f(m('ours', 'concurrent')),
-    f(m('reference', 'concurrent')),
-    '',
-    ratio(m('ours', 'concurrent'), m('reference', 'concurrent')),
-    '',
-  ],
-  [
-    `${concurrency} concurrent warm, one folder`,
-    f(m('ours', 'concurrentWarm')),
-    f(m('reference', 'concurrentWarm')),
-    '',
-    ratio(m('ours', 'concurrentWarm'), m('reference', 'concurrentWarm')),
-    '',
-  ],
+  compare('cold (--unpack-to, new folder)', (who) => m(who, 'cold'), {
+    tar: f(m('tar', 'cold')),
+    goal: '<= 1.00x',
+  }),
+  compare('cold (temporary folder)', (who) => m(who, 'temp')),
+  compare('warm (folder ready)', (who) => m(who, 'warm')),
+  compare('warm overhead (minus `true`)', (who) => m(who, 'warm') - trueMs, { goal: '<= 1.00x' }),
+  compare(`${concurrency} concurrent cold, one folder`, (who) => m(who, 'concurrent')),
+  compare(`${concurrency} concurrent warm, one folder`, (who) => m(who, 'concurrentWarm')),
   [
     `${concurrency} concurrent / one cold (paired)`,
     ratio(median(concurrentOverCold.ours), 1),
@@ -273,9 +243,13 @@ const rows = [
     '',
   ],
 ];
-const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
-for (const row of rows)
-  console.log(row.map((cell, c) => String(cell).padEnd(widths[c])).join('  '));
+/** Prints rows as columns padded to their widest cell. */
+function printTable(table) {
+  const widths = table[0].map((_, c) => Math.max(...table.map((r) => String(r[c]).length)));
+  for (const row of table)
+    console.log(row.map((cell, c) => String(cell).padEnd(widths[c])).join('  '));
+}
+printTable(rows);
 if (haveTime) {
   console.log('\nCPU time (user + system, children included; less sensitive to machine load):');
   const cpuRows = [
@@ -292,9 +266,7 @@ if (haveTime) {
       ratio(cpuOf('ours', what), cpuOf('reference', what)),
     ]),
   ];
-  const cpuWidths = cpuRows[0].map((_, i) => Math.max(...cpuRows.map((r) => String(r[i]).length)));
-  for (const row of cpuRows)
-    console.log(row.map((cell, i) => String(cell).padEnd(cpuWidths[i])).join('  '));
+  printTable(cpuRows);
 }
 const nodeStart = (extraEnv) =>
   median(
