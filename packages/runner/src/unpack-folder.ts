@@ -4,7 +4,9 @@
  *
  * - One run unpacks, under a lock (proper-lockfile: an atomic mkdir refreshed while held, which
  *   works on NFS; a lock whose owner died goes stale after STALE_MS and is taken over). The
- *   others wait up to `-w` seconds, watching for the folder to become complete.
+ *   others wait up to `-w` seconds, watching for the folder to become complete. When
+ *   bin/launch.sh already made the lock directory for this run (launcher-claim.ts), the run
+ *   keeps that one fresh the same way instead of loading proper-lockfile.
  * - Crash safety: the tarball is extracted and relocated in a temporary sibling of the folder,
  *   the marker is written last, and the sibling is renamed into place. A run killed half-way
  *   leaves only the sibling, which the next run removes. (A conda-pack tarball must be
