@@ -3,7 +3,7 @@
  * manifest, or by the environment's own `bin/conda-unpack` (conda-pack and reference tarballs,
  * no manifest); and folders shared with the reference runner (/usr/bin/python_package_run).
  */
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -74,6 +74,22 @@ for (const variant of ['manifest', 'conda-unpack'] as const) {
     });
   });
 }
+
+describe('bin/conda-unpack', () => {
+  it('changes only what it relocates: no __pycache__ written into the environment', async () => {
+    // (A conda-unpack left running by a killed run would keep creating those folders while the
+    // next run removes the half-done environment.)
+    const dir = join(work, 'no-pycache');
+    const withBytecode = { ...env };
+    delete withBytecode.PYTHONDONTWRITEBYTECODE;
+    const result = await runRunner(['-e', condaUnpackTarball, '-d', dir, 'true'], {
+      env: withBytecode,
+    });
+    expect(result.code, result.stderr).toBe(0);
+    const found = execFileSync('find', [dir, '-name', '__pycache__'], { encoding: 'utf8' });
+    expect(found).toBe('');
+  });
+});
 
 describe.skipIf(!existsSync(REFERENCE))('folders shared with the reference runner', () => {
   it('uses a folder the reference unpacked, without unpacking again', async () => {

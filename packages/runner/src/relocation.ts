@@ -139,6 +139,10 @@ export async function runCondaUnpack(prefix: string, env: NodeJS.ProcessEnv): Pr
   const childEnv = { ...env };
   delete childEnv.PYTHONPATH;
   delete childEnv.PYTHONHOME;
+  // No __pycache__ writes: relocating must change only the files it relocates. (A conda-unpack
+  // left running by a killed run would otherwise keep creating folders inside the environment
+  // while the next run removes it and unpacks again.)
+  childEnv.PYTHONDONTWRITEBYTECODE = '1';
   const output: Buffer[] = [];
   const status = await new Promise<number | string>((resolve, reject) => {
     const child = spawn(python as string, [script], {
