@@ -82,16 +82,17 @@ export async function unpackToFolder(
     if (state.kind === 'ours' || state.kind === 'reference' || state.kind === 'foreign')
       return state;
     await removeLeftovers(parent, name, options.log);
+    const staging = () => join(parent, `.${name}.poncho-staging-${process.pid}-${uniqueSuffix()}`);
     if (state.kind === 'incomplete') {
       options.log.debug(`${dir} was left half-done by a run that died: unpacking again`);
-      await rm(dir, { recursive: true, force: true });
+      // The dead run's conda-unpack may still be running and writing into it (Python's
+      // __pycache__ files): move it aside in one step, then remove it as far as it goes; a
+      // later run removes what is left, as any staging leftover.
+      const aside = staging();
+      await rename(dir, aside);
+      await rm(aside, { recursive: true, force: true, maxRetries: 3 }).catch(() => {});
     }
-    await fill(
-      tarball,
-      dir,
-      join(parent, `.${name}.poncho-staging-${process.pid}-${uniqueSuffix()}`),
-      options,
-    );
+    await fill(tarball, dir, staging(), options);
     return inspectFolder(dir);
   } finally {
     await release().catch(() => {}); // already released when compromised
@@ -220,7 +221,10 @@ async function removeLeftovers(parent: string, name: string, log: Logger): Promi
   for (const entry of await readdir(parent)) {
     if (entry.startsWith(prefix)) {
       log.debug(`removing ${join(parent, entry)}, left by a run that died`);
-      await rm(join(parent, entry), { recursive: true, force: true });
+      // Not worth failing for: a leftover still being written to is collected by a later run.
+      await rm(join(parent, entry), { recursive: true, force: true, maxRetries: 3 }).catch(
+        (error: Error) => log.debug(`could not remove it yet (${error.message})`),
+      );
     }
   }
 }
