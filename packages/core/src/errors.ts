@@ -67,6 +67,7 @@ export function errnoCode(error: unknown): string | undefined {
  * `what` says what the file is for ("source file", "output folder").
  */
 export function fileError(error: unknown, path: string, what: string): PonchoError {
+  if (isPonchoError(error)) return error;
   const code = errnoCode(error);
   switch (code) {
     case 'ENOENT':
@@ -94,7 +95,17 @@ export function fileError(error: unknown, path: string, what: string): PonchoErr
           cause: error,
         },
       );
+    case 'EROFS':
+      return new PonchoError(
+        'ERR_READ_ONLY_FS',
+        `read-only file system: cannot write the ${what} ${path}`,
+        {
+          hint: 'Choose a path on a writable file system.',
+          cause: error,
+        },
+      );
     case 'ENOSPC':
+    case 'EDQUOT':
       return new PonchoError(
         'ERR_DISK_FULL',
         `no space left on the device while writing ${what}: ${path}`,
