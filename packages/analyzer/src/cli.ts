@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { packageVersion, parseCommandLine, runCli } from '@poncho/core/cli';
 import { ExitCode, UsageError } from '@poncho/core/errors';
-import { assertParentDirectory, writeFileAtomic } from '@poncho/core/fs';
+import { assertParentDirectory, planOutput, writeFileAtomic } from '@poncho/core/fs';
 import { createLogger } from '@poncho/core/log';
 import { Command, Option } from 'commander';
 import { STDIN } from './sources.js';
@@ -144,10 +144,12 @@ async function run(name: string, argv: string[]): Promise<number> {
     [options.report, 'report'],
   ] as const) {
     if (target === undefined || target === STDIN) continue;
-    await assertParentDirectory(resolve(target), what);
     const info = await stat(target).catch(() => undefined);
     if (info?.isDirectory())
       throw new UsageError(`the ${what} ${target} is a folder`, 'Give a file name.');
+    // A device, FIFO or /dev/stdout is written in place; only a file needs its folder.
+    const plan = await planOutput(target);
+    if (plan.kind === 'replace') await assertParentDirectory(plan.path, what);
   }
 
   const logger = createLogger({ prefix: name, level: options.quiet ? 'error' : 'info' });
@@ -190,15 +192,24 @@ async function run(name: string, argv: string[]): Promise<number> {
   const { serializeSpec } = await specModule;
   const specText = serializeSpec(result.spec);
   const reportText = `${JSON.stringify(result.report, null, 2)}\n`;
-  if (options.report !== undefined) {
-    if (options.report === STDIN) process.stdout.write(reportText);
-    else await writeFileAtomic(resolve(options.report), reportText, { what: 'report' });
-  }
+  // Files first, stdout last: a failed write then leaves stdout with the JSON error alone.
+  if (options.report !== undefined && options.report !== STDIN)
+    await writeFileAtomic(options.report, reportText, { what: 'report' });
+  if (out !== STDIN) await writeFileAtomic(out, specText, { what: 'spec file' });
+  if (options.report === STDIN) process.stdout.write(reportText);
   if (out === STDIN) process.stdout.write(specText);
-  else await writeFileAtomic(resolve(out), specText, { what: 'spec file' });
   return ExitCode.ok;
 }
 
+/** `--report -` (the report, JSON, on stdout): a failure is then JSON on stdout too. */
+function reportOnStdout(argv: string[]): boolean {
+  return argv.some(
+    (arg, i) => arg === '--report=-' || (arg === '--report' && argv[i + 1] === STDIN),
+  );
+}
+
 export function main(program: string): Promise<never> {
-  return runCli(program, (argv) => run(program, argv));
+  return runCli(program, (argv) => run(program, argv), process.argv.slice(2), {
+    jsonErrors: reportOnStdout,
+  });
 }

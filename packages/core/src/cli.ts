@@ -3,7 +3,14 @@
  * `runCli(name, main)`; nothing else calls process.exit.
  */
 import { readFileSync } from 'node:fs';
-import { ExitCode, isPonchoError, UsageError } from './errors.js';
+import {
+  ExitCode,
+  errnoCode,
+  fileError,
+  isPonchoError,
+  PonchoError,
+  UsageError,
+} from './errors.js';
 
 export type CliMain = (argv: string[]) => Promise<number | undefined>;
 
@@ -21,10 +28,22 @@ export function formatError(program: string, error: unknown, options: CliOptions
     if (options.debug && error.cause) lines.push(`  cause: ${describe(error.cause, true)}`);
   } else {
     lines.push(`${program}: internal error: ${describe(error, Boolean(options.debug))}`);
-    if (!options.debug)
-      lines.push('  hint: this is a bug in poncho; run again with --debug and report the output.');
+    if (!options.debug) lines.push(`  hint: ${BUG_HINT}`);
   }
   return lines.join('\n');
+}
+
+const BUG_HINT = 'this is a bug in poncho; run again with --debug and report the output.';
+
+/**
+ * The error as `--json` prints it on stdout: `{"error": {"code", "message", "hint"}}`, one
+ * line. An error that is not a PonchoError is a bug: code ERR_INTERNAL.
+ */
+export function formatErrorJson(error: unknown): string {
+  const body = isPonchoError(error)
+    ? { code: error.code, message: error.message, hint: error.hint ?? null }
+    : { code: 'ERR_INTERNAL', message: describe(error, false), hint: BUG_HINT };
+  return JSON.stringify({ error: body });
 }
 
 export function exitCodeOf(error: unknown): number {
@@ -37,6 +56,45 @@ function describe(error: unknown, withStack: boolean): string {
 }
 
 /**
+ * Failures of the machine, not of poncho: a full disk, a read-only file system, missing
+ * permissions, too many open files. One that reached runCli without being turned into a
+ * PonchoError where it happened still gets a message naming the path and a failure status,
+ * never exit 70.
+ */
+const ENVIRONMENT_ERRNOS = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'EMFILE',
+  'ENFILE',
+  'EIO',
+]);
+
+/** A PonchoError for a system error of the machine (see ENVIRONMENT_ERRNOS), else undefined. */
+export function environmentFault(error: unknown, exitCode: number): PonchoError | undefined {
+  const code = errnoCode(error);
+  if (isPonchoError(error) || code === undefined || !ENVIRONMENT_ERRNOS.has(code)) return;
+  const path = (error as { path?: unknown }).path;
+  const base =
+    typeof path === 'string'
+      ? fileError(error, path, 'file')
+      : new PonchoError('ERR_SYSTEM', `the system refused: ${describe(error, false)}`, {
+          hint: 'Check the free disk space, permissions and open-file limits, then run again.',
+          cause: error,
+        });
+  return new PonchoError(base.code, base.message, { hint: base.hint, exitCode, cause: error });
+}
+
+export interface RunCliOptions {
+  /** Arguments (before `--`) that ask for JSON output: errors then go to stdout as JSON too. */
+  jsonErrors?: (argv: string[]) => boolean;
+  /** Exit status for faults of the machine (full disk, read-only folder); default 1. */
+  environmentExitCode?: number;
+}
+
+/**
  * Runs `main` with the process arguments and exits with its status. `--debug` anywhere before
  * `--` (or PONCHO_DEBUG=1) turns on stack traces for errors.
  */
@@ -44,6 +102,7 @@ export async function runCli(
   program: string,
   main: CliMain,
   argv = process.argv.slice(2),
+  options: RunCliOptions = {},
 ): Promise<never> {
   const dashDash = argv.indexOf('--');
   const head = dashDash < 0 ? argv : argv.slice(0, dashDash);
@@ -51,8 +110,11 @@ export async function runCli(
   let status: number;
   try {
     status = (await main(argv)) ?? ExitCode.ok;
-  } catch (error) {
+  } catch (thrown) {
+    const error =
+      environmentFault(thrown, options.environmentExitCode ?? ExitCode.failure) ?? thrown;
     process.stderr.write(`${formatError(program, error, { debug })}\n`);
+    if (options.jsonErrors?.(head)) process.stdout.write(`${formatErrorJson(error)}\n`);
     status = exitCodeOf(error);
   }
   // Let pending stdout writes (a spec written to `-`) drain before exiting.

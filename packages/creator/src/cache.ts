@@ -10,8 +10,7 @@
  *   <cacheDir>/<key>.json            {sha256, size, packages, createdAt}, written last
  */
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, join } from 'node:path';
 import { fileError } from '@poncho/core/errors';
@@ -144,17 +143,5 @@ export class TarballCache {
   async remove(key: string): Promise<void> {
     await rm(this.infoPath(key), { force: true });
     await rm(this.tarballPath(key), { force: true });
-  }
-}
-
-/** Copies a file to `out` through a temporary sibling (a reflink when possible). */
-export async function copyAtomic(from: string, out: string): Promise<void> {
-  const temp = tempSibling(out);
-  try {
-    await copyFile(from, temp, constants.COPYFILE_FICLONE);
-    await rename(temp, out);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw fileError(error, out, 'environment tarball');
   }
 }

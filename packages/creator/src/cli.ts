@@ -99,7 +99,11 @@ function buildProgram(name: string): Command {
     .option('--no-compile', 'do not byte-compile the .py files of noarch python packages')
     .option('--jobs <N>', 'parallel package downloads (default: 6)')
     .option('-q, --quiet', 'print only errors')
-    .option('--json', 'print the result as JSON on stdout: path, size, sha256, packages, cached')
+    .option(
+      '--json',
+      'print the result as JSON on stdout: path, size, sha256, packages, cached; a failure as ' +
+        '{"error": {code, message, hint}}',
+    )
     .addOption(new Option('--debug', 'show debug messages and stack traces on errors'))
     .version(packageVersion(new URL('../package.json', import.meta.url)), '-V, --version')
     .helpOption('-h, --help', 'show this help')
@@ -253,5 +257,8 @@ async function run(name: string, argv: string[]): Promise<number> {
 }
 
 export async function main(program: string): Promise<never> {
-  return runCli(program, (argv) => run(program, argv));
+  // With --json, a failure is JSON on stdout too ({"error": {code, message, hint}}), same status.
+  return runCli(program, (argv) => run(program, argv), process.argv.slice(2), {
+    jsonErrors: (head) => head.includes('--json'),
+  });
 }

@@ -15,7 +15,14 @@ import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { errnoCode, fileError, isPonchoError, PonchoError } from '@poncho/core/errors';
-import { assertParentDirectory, writeFileAtomic } from '@poncho/core/fs';
+import {
+  assertParentDirectory,
+  copyToOutput,
+  type OutputPlan,
+  planOutput,
+  usableTempDir,
+  writeFileAtomic,
+} from '@poncho/core/fs';
 import { type Lock, serializeLock } from '@poncho/core/lock';
 import type { Logger } from '@poncho/core/log';
 import { condaDependencies, pipDependencies, type Spec, serializeSpec } from '@poncho/core/spec';
@@ -25,7 +32,7 @@ import {
   createWithBackend,
   selectBackend,
 } from './backends/index.js';
-import { canonicalJson, copyAtomic, defaultCacheDir, hashKey, TarballCache } from './cache.js';
+import { canonicalJson, defaultCacheDir, hashKey, TarballCache } from './cache.js';
 import { withFileLock } from './file-lock.js';
 import type { InstallerOptions } from './install/index.js';
 import { defaultPkgsDir } from './install/paths.js';
@@ -182,27 +189,19 @@ function lockDependencies(lock: Lock): Array<string | { pip: string[] }> {
 /** File name endings of formats we do not write: such an OUT would hold gzip under a false name. */
 const OTHER_FORMATS = /\.(zip|7z|rar|tar\.bz2|tbz2?|tar\.xz|txz|tar\.zst|tzst|tar\.lz4|conda)$/i;
 
-/** Checks early that OUT can be written, so a long build does not end in a failed rename. */
-async function checkOutput(out: string): Promise<void> {
-  const other = OTHER_FORMATS.exec(out)?.[0];
-  if (other) {
+/**
+ * Checks early that OUT can be written, so a long build does not end in a failed rename, and
+ * says how it will be written (core's planOutput: a file is replaced, a device or FIFO written
+ * in place).
+ */
+async function checkOutput(out: string): Promise<OutputPlan> {
+  const plan = await planOutput(out);
+  const other = OTHER_FORMATS.exec(plan.path)?.[0];
+  if (other && plan.kind === 'replace') {
     throw new PonchoError(
       'ERR_OUTPUT_FORMAT',
       `cannot write ${out}: a ${other} file is not a format poncho_package_create writes`,
       { hint: 'Name OUT with .tar.gz (or .tgz) for a gzip tarball, or .tar for no compression.' },
-    );
-  }
-  await assertParentDirectory(out, 'environment tarball');
-  try {
-    await access(dirname(out), constants.W_OK);
-  } catch (error) {
-    throw new PonchoError(
-      'ERR_OUTPUT_NOT_WRITABLE',
-      `cannot write the environment tarball ${out}: its folder is not writable`,
-      {
-        hint: 'Choose another output path, or fix the folder permissions.',
-        cause: error,
-      },
     );
   }
   const existing = await stat(out).catch(() => null);
@@ -211,6 +210,29 @@ async function checkOutput(out: string): Promise<void> {
       hint: 'Give a file name, e.g. env.tar.gz.',
     });
   }
+  if (plan.kind === 'in-place') {
+    try {
+      await access(plan.path, constants.W_OK);
+    } catch (error) {
+      throw fileError(error, plan.path, 'environment tarball');
+    }
+    return plan;
+  }
+  await assertParentDirectory(plan.path, 'environment tarball');
+  try {
+    await access(dirname(plan.path), constants.W_OK);
+  } catch (error) {
+    const why = errnoCode(error) === 'EROFS' ? 'is on a read-only file system' : 'is not writable';
+    throw new PonchoError(
+      'ERR_OUTPUT_NOT_WRITABLE',
+      `cannot write the environment tarball ${out}: its folder ${dirname(plan.path)} ${why}`,
+      {
+        hint: 'Choose another output path, or fix the folder permissions.',
+        cause: error,
+      },
+    );
+  }
+  return plan;
 }
 
 /** Makes conda-meta/history independent of the build time (it is the only dated file). */
@@ -301,9 +323,9 @@ async function createTarballUnredacted(
       ? { ...read, lock: restoreLockCredentials(read.lock, options.channels ?? [], read.source) }
       : read;
   const out = resolve(output);
-  await checkOutput(out);
+  const outPlan = await checkOutput(out);
   // What killed creates left behind (never an error: cleaning up is not this create's job).
-  await removeDeadOutputTemps(out);
+  if (outPlan.kind === 'replace') await removeDeadOutputTemps(outPlan.path);
   await removeDeadBuilds(options.buildRoot ?? tmpdir());
   if (source.kind === 'prefix') return packExistingPrefix(source.prefix, out, options);
 
@@ -389,7 +411,7 @@ async function createTarballUnredacted(
       if (!options.force) {
         const hit = await cache.lookup(key);
         if (hit) {
-          await copyAtomic(hit.path, out);
+          await copyToOutput(hit.path, out, { what: 'environment tarball' });
           logger?.info(`served from the tarball cache (${hit.path})`);
           const lockText = await readFile(lockCopy, 'utf8').catch(() => undefined);
           const lock = lockText ? (JSON.parse(lockText) as Lock) : undefined;
@@ -413,7 +435,7 @@ async function createTarballUnredacted(
           packages: built.packages,
         });
         await writeFileAtomic(lockCopy, lockFileText(built.lock, spec), { what: 'cached lock' });
-        await copyAtomic(entry.path, out);
+        await copyToOutput(entry.path, out, { what: 'environment tarball' });
         return finish({ path: out, ...built, cached: false });
       } catch (error) {
         await rm(temp, { force: true });
@@ -455,6 +477,8 @@ interface Built {
 async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   const { source, spec, channels, platform, backend, options } = plan;
   const { logger, signal } = options;
+  // Checked before the solve: a missing or read-only TMPDIR is found in a moment, not later.
+  const buildRoot = options.buildRoot ?? (await usableTempDir());
   // Loaded only to build: a cache hit must not pay for the solver and its WebAssembly.
   const { solve } = await import('./install/index.js');
   const pkgsDir = options.pkgsDir ?? defaultPkgsDir();
@@ -479,10 +503,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   }
   // Same packages, same folder: the prefix string inside the files is then the same too.
   const buildKey = lock ? hashKey(lockFileText({ ...lock, pip: [] }, undefined)) : plan.key;
-  const buildPrefix = join(
-    options.buildRoot ?? tmpdir(),
-    `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`,
-  );
+  const buildPrefix = join(buildRoot, `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`);
   return withBuildPrefixLock(
     buildPrefix,
     async () => {

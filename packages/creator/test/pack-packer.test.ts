@@ -1,5 +1,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseManifest } from '@poncho/core/manifest';
@@ -200,14 +202,46 @@ describe('packPrefix', () => {
   });
 
   it('the output sink reports ENOSPC from the device', async () => {
-    const sink = await HashingFileSink.open('/dev/full', 16);
-    await expect(
-      (async () => {
-        await sink.write(Buffer.alloc(64));
-        await sink.close();
-      })(),
-    ).rejects.toMatchObject({ code: 'ENOSPC' });
-    await sink.abort();
+    // A /dev/full of our own (char 1,7): tests never write to the machine's devices.
+    const full = join(root, 'full');
+    execFileSync('mknod', [full, 'c', '1', '7']);
+    const fd = openSync(full, 'w');
+    try {
+      const sink = HashingFileSink.onDescriptor(fd, 16);
+      await expect(
+        (async () => {
+          await sink.write(Buffer.alloc(64));
+          await sink.finish();
+        })(),
+      ).rejects.toMatchObject({ code: 'ENOSPC' });
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('packs into a device in place: ENOSPC from it is a full disk, and it stays a device', async () => {
+    const full = join(root, 'full-out');
+    execFileSync('mknod', [full, 'c', '1', '7']);
+    await expect(pack(full, { compressLevel: 0 })).rejects.toMatchObject({
+      code: 'ERR_DISK_FULL',
+      message: expect.stringContaining(full),
+    });
+    expect((await lstat(full)).isCharacterDevice()).toBe(true);
+    expect((await readdir(root)).filter((name) => name.startsWith('.full-out'))).toEqual([]);
+  });
+
+  it('packs into a FIFO in place: the reader gets the tarball, the FIFO stays a FIFO', async () => {
+    const fifo = join(root, 'env.fifo');
+    execFileSync('mkfifo', [fifo]);
+    const reader = readFile(fifo);
+    const result = await pack(fifo, { format: 'tar.gz' });
+    const received = await reader;
+    expect(received.length).toBe(result.size);
+    expect(createHash('sha256').update(received).digest('hex')).toBe(result.sha256);
+    expect(execFileSync('tar', ['-tzf', '-'], { input: received }).toString()).toContain(
+      '.poncho/manifest.json',
+    );
+    expect((await lstat(fifo)).isFIFO()).toBe(true);
   });
 
   it('refuses a folder that is not a conda environment', async () => {

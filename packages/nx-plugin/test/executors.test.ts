@@ -1,4 +1,14 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type ExecutorContext, logger } from '@nx/devkit';
@@ -115,6 +125,26 @@ describe('analyze writes a spec that does not depend on the checkout folder', ()
     const spec = JSON.parse(readFileSync(join(root, 'dist/app/env.json'), 'utf8'));
     expect(spec.conda.channels).toEqual(['../channels/local', 'conda-forge']);
   });
+});
+
+describe('outputs that are not files', () => {
+  it.runIf(process.getuid?.() === 0)(
+    'analyze writes into a device in place (mknod in the workspace): it stays a device',
+    async () => {
+      write('app/poncho.json', '{}');
+      write('app/main.py', 'import os\n');
+      mkdirSync(join(root, 'dist'));
+      execFileSync('mknod', ['-m', '666', join(root, 'dist/null'), 'c', '1', '3']);
+      vi.spyOn(logger, 'info').mockImplementation(() => {});
+      const result = await analyzeExecutor(
+        { config: 'app/poncho.json', output: 'dist/null' },
+        context(),
+      );
+      expect(result).toEqual({ success: true });
+      expect(lstatSync(join(root, 'dist/null')).isCharacterDevice()).toBe(true);
+      expect(readdirSync(join(root, 'dist'))).toEqual(['null']);
+    },
+  );
 });
 
 describe('expected failures return success: false with a logged reason', () => {

@@ -6,15 +6,15 @@
  * - `.poncho/manifest.json` (for poncho_package_run), bin/activate, bin/deactivate,
  *   bin/conda-unpack, bin/run_in_env, bin/poncho_package_run, and the spec as conda_spec.yml;
  * - gzip compressed on every core (gzip-parallel.ts), or plain tar when OUT ends in `.tar`.
- * The output is written to a temporary sibling and renamed into place: never a partial OUT.
+ * The output is written as core's openOutput decides: a file through a temporary sibling renamed
+ * into place (never a partial OUT), a device or FIFO (/dev/stdout) in place.
  */
 
 import { readFileSync } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join, posix } from 'node:path';
 import { errnoCode, fileError, isPonchoError } from '@poncho/core/errors';
-import { assertParentDirectory, tempSibling } from '@poncho/core/fs';
+import { type OutputFile, openOutput } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
 import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
@@ -114,7 +114,6 @@ type PackEntry =
 
 export async function packPrefix(options: PackPrefixOptions): Promise<PackResult> {
   const format = options.format ?? archiveFormatFor(options.output);
-  await assertParentDirectory(options.output, 'environment tarball');
   // The compression threads load while the prefix is listed and scanned (tens of ms each).
   const pool =
     format === 'tar.gz' ? GzipWorkerPool.start(options.threads ?? defaultThreads()) : undefined;
@@ -174,11 +173,11 @@ async function packWith(
     0,
   );
 
-  const temp = tempSibling(output);
-  let sink: HashingFileSink | undefined;
+  let out: OutputFile | undefined;
   let gzip: ParallelGzip | undefined;
   try {
-    sink = await HashingFileSink.open(temp);
+    out = await openOutput(output, { what: 'environment tarball' });
+    const sink = HashingFileSink.onDescriptor(out.fd);
     let target: ByteSink = sink;
     if (format === 'tar.gz') {
       gzip = new ParallelGzip(sink, {
@@ -214,10 +213,11 @@ async function packWith(
     }
     await tar.end();
     if (gzip) await gzip.end();
-    const { size, sha256 } = await sink.close();
-    sink = undefined;
+    const { size, sha256 } = await sink.finish();
     options.onProgress?.({ bytesDone, bytesTotal });
-    await rename(temp, output);
+    const written = out;
+    out = undefined;
+    await written.commit();
     return {
       path: output,
       size,
@@ -230,13 +230,13 @@ async function packWith(
     };
   } catch (error) {
     await gzip?.close().catch(() => {});
-    await sink?.abort();
-    await rm(temp, { force: true });
+    await out?.abort();
     if (isPonchoError(error)) throw error;
     if (errnoCode(error)) {
-      // Node's fs errors name the file: a failed read is about the environment, the rest is OUT.
+      // Node's fs errors name the file: a failed read is about the environment; the sink's
+      // writes name no path, and those are about OUT.
       const path = (error as { path?: unknown }).path;
-      if (typeof path === 'string' && path !== temp && errnoCode(error) !== 'ENOSPC') {
+      if (typeof path === 'string' && errnoCode(error) !== 'ENOSPC') {
         throw fileError(error, path, 'environment file');
       }
       throw fileError(error, output, 'environment tarball');

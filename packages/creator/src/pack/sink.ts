@@ -1,9 +1,11 @@
 /**
- * Where a packed stream goes: a file written through large buffered writes, with the size and
- * sha256 of what was written computed on the way (the CLI reports both).
+ * Where a packed stream goes: an open file (core's openOutput decides which: a temporary file
+ * renamed at the end, or a device or FIFO written in place) written through large buffered
+ * writes, with the size and sha256 of what was written computed on the way (the CLI reports
+ * both). The sink writes; whoever opened the descriptor syncs and closes it.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, writevSync } from 'node:fs';
+import { writevSync } from 'node:fs';
 
 export interface ByteSink {
   write(chunk: Uint8Array): Promise<void>;
@@ -31,8 +33,9 @@ export class HashingFileSink implements ByteSink {
     private readonly flushAt: number,
   ) {}
 
-  static async open(path: string, flushAt = 1 << 20): Promise<HashingFileSink> {
-    return new HashingFileSink(openSync(path, 'w', 0o644), flushAt);
+  /** A sink writing to the open descriptor `fd`. */
+  static onDescriptor(fd: number, flushAt = 1 << 20): HashingFileSink {
+    return new HashingFileSink(fd, flushAt);
   }
 
   async write(chunk: Uint8Array): Promise<void> {
@@ -59,24 +62,10 @@ export class HashingFileSink implements ByteSink {
     }
   }
 
-  /** Flushes, syncs and closes; returns the size and sha256 (hex) of the file. */
-  async close(): Promise<{ size: number; sha256: string }> {
-    try {
-      this.flush();
-      fsyncSync(this.fd);
-    } finally {
-      closeSync(this.fd);
-    }
+  /** Writes what is still buffered; returns the size and sha256 (hex) of everything written. */
+  async finish(): Promise<{ size: number; sha256: string }> {
+    this.flush();
     return { size: this.written, sha256: this.hash.digest('hex') };
-  }
-
-  /** Closes without caring about errors (used on failure, before the temp file is removed). */
-  async abort(): Promise<void> {
-    try {
-      closeSync(this.fd);
-    } catch {
-      // already closed or never opened: nothing to do
-    }
   }
 }
 
