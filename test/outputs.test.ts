@@ -21,13 +21,13 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import { ANALYZE_BIN, CREATE_BIN, runNodeCli } from './support/node-cli.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
-const CREATE = join(ROOT, 'packages/creator/bin/poncho_package_create.js');
-const ANALYZE = join(ROOT, 'packages/analyzer/bin/poncho_package_analyze.js');
+const CREATE = CREATE_BIN;
+const ANALYZE = ANALYZE_BIN;
 const isRoot = process.getuid?.() === 0;
 
 let served: ServedChannel;
@@ -35,52 +35,14 @@ let work: string;
 let env: NodeJS.ProcessEnv;
 let count = 0;
 
-interface Ran {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
+type CliOptions = Partial<Omit<Parameters<typeof runNodeCli>[2], 'cwd'>>;
 
-/**
- * Runs a CLI with node. `stdout` is a pipe unless a file descriptor is given (then the child
- * writes straight into that file, as a shell redirection would).
- */
-function cli(
-  script: string,
-  args: string[],
-  options: { env?: NodeJS.ProcessEnv; stdoutFd?: number; user?: number } = {},
-): Promise<Ran> {
-  const [command, prefix] =
-    options.user === undefined
-      ? [process.execPath, []]
-      : [
-          'setpriv',
-          [
-            `--reuid=${options.user}`,
-            `--regid=${options.user}`,
-            '--clear-groups',
-            process.execPath,
-          ],
-        ];
-  return new Promise((done) => {
-    const child = spawn(command, [...prefix, script, ...args], {
-      cwd: work,
-      env: options.env ?? env,
-      stdio: ['ignore', options.stdoutFd ?? 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    let stderr = '';
-    child.stdout?.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString();
-    });
-    child.on('close', (code) => done({ code, stdout: Buffer.concat(out), stderr }));
-  });
-}
+const cli = (script: string, args: string[], options: CliOptions = {}) =>
+  runNodeCli(script, args, { cwd: work, env, ...options });
 
-const analyze = (args: string[], options?: Parameters<typeof cli>[2]) =>
+const analyze = (args: string[], options?: CliOptions) =>
   cli(ANALYZE, ['--no-env', '--no-cache', '--python-version', '3.11', ...args], options);
-const create = (args: string[], options?: Parameters<typeof cli>[2]) => cli(CREATE, args, options);
+const create = (args: string[], options?: CliOptions) => cli(CREATE, args, options);
 
 /** A fresh folder under the work folder. */
 async function folder(name: string): Promise<string> {

@@ -34,6 +34,7 @@ import {
 } from './backends/index.js';
 import { canonicalJson, defaultCacheDir, hashKey, TarballCache } from './cache.js';
 import { withFileLock } from './file-lock.js';
+import { resolveChannel } from './install/channels.js';
 import type { InstallerOptions } from './install/index.js';
 import { defaultPkgsDir } from './install/paths.js';
 import { hostPlatform } from './install/platform.js';
@@ -45,6 +46,7 @@ import {
   type PackProgress,
   packPrefix,
 } from './pack/packer.js';
+import type { ChannelAlias } from './pack/portable-meta.js';
 import { pipArguments } from './pip.js';
 import { LOCK_SPEC_KEY, readSpecSource, type SpecSource } from './spec-input.js';
 import {
@@ -233,6 +235,31 @@ async function checkOutput(out: string): Promise<OutputPlan> {
     );
   }
   return plan;
+}
+
+/**
+ * Local channels that the spec names by a relative path (`./channel`), with the file:// URL
+ * they resolve to here: the tarball records them as written, so that the same packages give
+ * the same bytes wherever the checkout is, and no home folder leaks into it.
+ */
+function relativeChannelAliases(written: string[], channelAlias?: string): ChannelAlias[] {
+  const aliases: ChannelAlias[] = [];
+  for (const text of written) {
+    const trimmed = text.trim().replace(/\/+$/, '');
+    if (!/^(\.{1,2}|~)(\/|$)/.test(trimmed)) continue;
+    for (const channel of resolveChannel(trimmed, channelAlias)) {
+      aliases.push({ url: channel.url, as: trimmed });
+    }
+  }
+  return aliases;
+}
+
+/** `text` with every local channel URL of `aliases` replaced by its alias. */
+function aliasChannelUrls(text: string, aliases: ChannelAlias[]): string {
+  let result = text;
+  for (const { url, as } of aliases)
+    result = result.split(`${url}/`).join(`${as}/`).split(`"${url}"`).join(`"${as}"`);
+  return result;
 }
 
 /** Makes conda-meta/history independent of the build time (it is the only dated file). */
@@ -501,8 +528,18 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
     logger?.info(`solving ${specs.length} spec(s) on ${channels.join(', ')} for ${platform}`);
     lock = canonicalLock(await solve(specs, installerOptions));
   }
-  // Same packages, same folder: the prefix string inside the files is then the same too.
-  const buildKey = lock ? hashKey(lockFileText({ ...lock, pip: [] }, undefined)) : plan.key;
+  // The spec's own channel names (a lock holds them resolved to URLs).
+  const specChannels = options.channels?.length
+    ? options.channels
+    : spec
+      ? spec.conda.channels
+      : channels;
+  const channelAliases = relativeChannelAliases(specChannels, options.channelAlias);
+  // Same packages, same folder: the prefix string inside the files (.pyc files name their
+  // source) is then the same too, also for a relative local channel checked out elsewhere.
+  const buildKey = lock
+    ? hashKey(aliasChannelUrls(lockFileText({ ...lock, pip: [] }, undefined), channelAliases))
+    : plan.key;
   const buildPrefix = join(buildRoot, `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`);
   return withBuildPrefixLock(
     buildPrefix,
@@ -513,12 +550,6 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
       try {
         const built = await buildEnvironment(plan, buildPrefix, specs, lock, installerOptions);
         logger?.info(`packing ${buildPrefix}`);
-        // The spec's own channel names (a lock holds them resolved to URLs).
-        const specChannels = options.channels?.length
-          ? options.channels
-          : spec
-            ? spec.conda.channels
-            : channels;
         // The tarball travels to other machines: no credentials in what it carries.
         const specYaml = redactUrlCredentials(
           spec
@@ -530,6 +561,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
           output: target,
           platform,
           specYaml,
+          channelAliases,
           pkgsDirs: [pkgsDir],
           compressLevel: plan.level,
           threads: options.threads,
@@ -541,7 +573,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
             {
               path: '.poncho/lock.json',
               mode: 0o644,
-              data: Buffer.from(lockFileText(built, spec)),
+              data: Buffer.from(aliasChannelUrls(lockFileText(built, spec), channelAliases)),
             },
           ],
         });

@@ -5,6 +5,7 @@
  * - binary files that hold a prefix placeholder packed from their pristine package-cache copy;
  * - `.poncho/manifest.json` (for poncho_package_run), bin/activate, bin/deactivate,
  *   bin/conda-unpack, bin/run_in_env, bin/poncho_package_run, and the spec as conda_spec.yml;
+ * - conda-meta without the build machine's cache paths (portable-meta.ts);
  * - gzip compressed on every core (gzip-parallel.ts), or plain tar when OUT ends in `.tar`.
  * The output is written as core's openOutput decides: a file through a temporary sibling renamed
  * into place (never a partial OUT), a device or FIFO (/dev/stdout) in place.
@@ -19,6 +20,7 @@ import type { Logger } from '@poncho/core/log';
 import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
 import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
 import { type Inventory, takeInventory } from './inventory.js';
+import { type ChannelAlias, portableCondaMeta } from './portable-meta.js';
 import { pycSource, retimePyc } from './pyc.js';
 import { environmentScripts, type GeneratedFile } from './scripts.js';
 import { type ByteSink, HashingFileSink } from './sink.js';
@@ -61,6 +63,8 @@ export interface PackPrefixOptions {
   platform: string;
   /** Text of conda_spec.yml (the spec, as YAML); omitted -> kept from the prefix if present. */
   specYaml?: string;
+  /** Local channels' file:// URLs and how the tarball's conda-meta records them instead. */
+  channelAliases?: ChannelAlias[];
   /** Package caches to find pristine copies in (besides conda-meta's link.source). */
   pkgsDirs?: string[];
   /** More files to add (they win over the prefix's own). */
@@ -145,6 +149,9 @@ async function packWith(
 
   logger?.debug(`listing ${prefix}`);
   const tree = await walkTree(prefix, (path) => SKIPPED.has(path.split('/')[0] as string));
+  for (const file of await portableCondaMeta(prefix, tree, options.channelAliases ?? [])) {
+    generated.set(file.path, file);
+  }
   const inventory = await takeInventory({
     prefix,
     buildPrefix,

@@ -1,0 +1,132 @@
+/**
+ * poncho_package_create as conda users expect it, end to end with real packages from the test
+ * channel (and small channels built here for the cases the shared one lacks): tarballs whose
+ * bytes do not depend on where the caches and the checkout are, `nodefaults`, post-link
+ * scripts, damaged package caches, packing an existing prefix that was tampered with, pip
+ * pins with hashes.
+ */
+import { execFileSync } from 'node:child_process';
+import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import { CREATE_BIN, runNodeCli } from './support/node-cli.js';
+
+let channelDir: string;
+let work: string;
+
+beforeAll(async () => {
+  channelDir = await ensureTestChannel();
+  work = await mkdtemp(join(tmpdir(), 'poncho-create-conda-'));
+});
+
+afterAll(async () => {
+  if (work) await rm(work, { recursive: true, force: true });
+});
+
+/** A machine of its own: working folder, package cache, tarball cache, repodata cache. */
+interface Machine {
+  home: string;
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+}
+
+async function machine(name: string): Promise<Machine> {
+  const home = join(work, name);
+  const cwd = join(home, 'checkout', 'project');
+  await mkdir(cwd, { recursive: true });
+  await mkdir(join(home, 'tmp'));
+  return {
+    home,
+    cwd,
+    env: {
+      PATH: process.env.PATH,
+      HOME: home,
+      XDG_CACHE_HOME: join(home, 'xdg'),
+      PONCHO_PKGS_DIR: join(home, 'pkgs'),
+      // The build folder's name is in .pyc files; every machine here uses the same one.
+      TMPDIR: join(work, 'shared-tmp'),
+    },
+  };
+}
+
+async function create(on: Machine, args: string[]) {
+  const result = await runNodeCli(CREATE_BIN, ['--json', ...args], { cwd: on.cwd, env: on.env });
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout.toString()) as { sha256: string; path: string };
+}
+
+/** The uncompressed tar stream of a tarball, for looking for paths in it. */
+function tarBytes(tarball: string): Buffer {
+  return execFileSync('gzip', ['-dc', tarball], { maxBuffer: 1 << 30 });
+}
+
+describe('the same packages give the same bytes, wherever caches and checkout are', () => {
+  beforeAll(async () => {
+    await mkdir(join(work, 'shared-tmp'), { recursive: true });
+  });
+
+  it('a local channel named by a relative path, two machines', async () => {
+    const machines = [await machine('laptop'), await machine('ci-runner-with-a-longer-name')];
+    const shas: string[] = [];
+    for (const m of machines) {
+      await cp(channelDir, join(m.cwd, 'channel'), { recursive: true });
+      await writeFile(
+        join(m.cwd, 'spec.json'),
+        JSON.stringify({
+          conda: { channels: ['./channel'], dependencies: ['python=3.11', 'chain-top'] },
+        }),
+      );
+      const result = await create(m, [
+        '--cache-dir',
+        join(m.home, 'tarballs'),
+        'spec.json',
+        'env.tar.gz',
+      ]);
+      shas.push(result.sha256);
+      const bytes = tarBytes(result.path);
+      // Neither the caches nor the checkout of this machine are named inside.
+      expect(bytes.includes(Buffer.from(m.home))).toBe(false);
+      const meta = execFileSync('tar', [
+        '-xzOf',
+        result.path,
+        '--wildcards',
+        'conda-meta/python-*.json',
+      ]);
+      const record = JSON.parse(meta.toString()) as Record<string, unknown>;
+      expect(record).toMatchObject({
+        extracted_package_dir: '',
+        package_tarball_full_path: '',
+        link: { source: '' },
+        channel: './channel',
+      });
+      expect(record.url).toMatch(/^\.\/channel\/linux-64\/python-3\.11/);
+    }
+    expect(shas[1]).toBe(shas[0]);
+  });
+
+  it('an HTTP channel at the same URL, served from two folders, two machines', async () => {
+    const shas: string[] = [];
+    let port = 0;
+    for (const name of ['desk', 'cluster-login-node']) {
+      const m = await machine(name);
+      const copy = join(m.home, 'mirror');
+      await cp(channelDir, copy, { recursive: true });
+      const served: ServedChannel = await serveChannel(copy, { port });
+      port = Number(new URL(served.url).port);
+      try {
+        await writeFile(
+          join(m.cwd, 'spec.json'),
+          JSON.stringify({ conda: { channels: [served.url], dependencies: ['python=3.11'] } }),
+        );
+        const result = await create(m, ['--no-cache', 'spec.json', 'env.tar.gz']);
+        shas.push(result.sha256);
+        expect(tarBytes(result.path).includes(Buffer.from(m.home))).toBe(false);
+      } finally {
+        await served.close();
+      }
+    }
+    expect(shas[1]).toBe(shas[0]);
+  });
+});
