@@ -19,6 +19,7 @@ let work: string;
 beforeAll(async () => {
   channelDir = await ensureTestChannel();
   work = await mkdtemp(join(tmpdir(), 'poncho-create-conda-'));
+  await mkdir(join(work, 'shared-tmp'));
 });
 
 afterAll(async () => {
@@ -63,10 +64,6 @@ function tarBytes(tarball: string): Buffer {
 }
 
 describe('the same packages give the same bytes, wherever caches and checkout are', () => {
-  beforeAll(async () => {
-    await mkdir(join(work, 'shared-tmp'), { recursive: true });
-  });
-
   it('a local channel named by a relative path, two machines', async () => {
     const machines = [await machine('laptop'), await machine('ci-runner-with-a-longer-name')];
     const shas: string[] = [];
@@ -128,5 +125,25 @@ describe('the same packages give the same bytes, wherever caches and checkout ar
       }
     }
     expect(shas[1]).toBe(shas[0]);
+  });
+});
+
+describe('environment.yml as conda reads it', () => {
+  it('drops `nodefaults` from the channels instead of fetching it', async () => {
+    const m = await machine('nodefaults');
+    const served = await serveChannel(channelDir);
+    try {
+      await writeFile(
+        join(m.cwd, 'environment.yml'),
+        `name: job\nchannels:\n  - ${served.url}\n  - nodefaults\ndependencies:\n  - python=3.11\n`,
+      );
+      const result = await create(m, ['--no-cache', 'environment.yml', 'env.tar.gz']);
+      const lock = JSON.parse(
+        execFileSync('tar', ['-xzOf', result.path, '.poncho/lock.json']).toString(),
+      ) as { channels: string[] };
+      expect(lock.channels).toEqual([served.url]);
+    } finally {
+      await served.close();
+    }
   });
 });

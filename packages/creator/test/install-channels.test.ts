@@ -34,6 +34,13 @@ describe('channels', () => {
       'https://conda.anaconda.org/b',
     ]);
     expect(() => resolveChannels([])).toThrow(expect.objectContaining({ code: 'ERR_NO_CHANNELS' }));
+    // conda's `nodefaults` is not a channel: dropped, and alone it leaves no channel.
+    expect(resolveChannels(['a', 'nodefaults']).map((c) => c.url)).toEqual([
+      'https://conda.anaconda.org/a',
+    ]);
+    expect(() => resolveChannels(['nodefaults'])).toThrow(
+      expect.objectContaining({ code: 'ERR_NO_CHANNELS' }),
+    );
     expect(() => resolveChannel('ftp://x/y')).toThrow(
       expect.objectContaining({ code: 'ERR_CHANNEL_INVALID' }),
     );

@@ -82,8 +82,18 @@ function localChannel(path: string, source: string): Channel {
   return { url: trimSlashes(pathToFileURL(localPath).href), localPath, source };
 }
 
-/** Resolves the channels in order, dropping duplicates (the first occurrence keeps priority). */
-export function resolveChannels(values: string[], channelAlias?: string): Channel[] {
+/**
+ * `nodefaults` in an environment.yml tells conda not to add its default channels; it is not a
+ * channel. We never add defaults, so it means nothing more here.
+ */
+export const NO_DEFAULTS = 'nodefaults';
+
+/**
+ * Resolves the channels in order, dropping duplicates (the first occurrence keeps priority)
+ * and `nodefaults`.
+ */
+export function resolveChannels(written: string[], channelAlias?: string): Channel[] {
+  const values = written.filter((value) => value.trim() !== NO_DEFAULTS);
   if (values.length === 0) {
     throw new PonchoError('ERR_NO_CHANNELS', 'no channels given', {
       hint: 'Name at least one channel (for example conda-forge, or a path to a local channel).',
