@@ -147,3 +147,50 @@ describe('environment.yml as conda reads it', () => {
     }
   });
 });
+
+describe('packing an existing environment checks it against conda-meta', () => {
+  it('refuses deleted or overwritten conda-managed files, or warns with --ignore-missing-files', async () => {
+    const m = await machine('existing-prefix');
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({
+        conda: { channels: [channelDir], dependencies: ['python=3.11', 'chain-top'] },
+      }),
+    );
+    const built = await create(m, ['--no-cache', 'spec.json', 'env.tar.gz']);
+    const prefix = join(m.cwd, 'prefix');
+    await mkdir(prefix);
+    execFileSync('tar', ['-xzf', built.path, '-C', prefix]);
+    execFileSync(join(prefix, 'bin/conda-unpack'));
+    // Intact: packs (no false alarms from noarch files, entry points, .pyc files, links).
+    const intact = await create(m, [prefix, 'intact.tar.gz']);
+    expect(intact.sha256).toMatch(/^[0-9a-f]{64}$/);
+
+    await rm(join(prefix, 'lib/python3.11/json/decoder.py'));
+    await writeFile(join(prefix, 'lib/python3.11/json/encoder.py'), '# edited by hand\n', {
+      flag: 'a',
+    });
+    const refused = await runNodeCli(CREATE_BIN, [prefix, 'damaged.tar.gz'], m);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('files managed by conda');
+    expect(refused.stderr).toMatch(/deleted: lib\/python3\.11\/json\/decoder\.py \(python-3\.11/);
+    expect(refused.stderr).toMatch(
+      /overwritten: lib\/python3\.11\/json\/encoder\.py \(python-3\.11/,
+    );
+    expect(refused.stderr).toContain('--ignore-missing-files');
+
+    const warned = await runNodeCli(
+      CREATE_BIN,
+      ['--json', '--ignore-missing-files', prefix, 'damaged.tar.gz'],
+      m,
+    );
+    expect(warned.code, warned.stderr).toBe(0);
+    const report = JSON.parse(warned.stdout.toString()) as { warnings: string[] };
+    expect(report.warnings).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/deleted: lib\/python3\.11\/json\/decoder\.py/),
+        expect.stringMatching(/overwritten: lib\/python3\.11\/json\/encoder\.py/),
+      ]),
+    );
+  });
+});

@@ -30,6 +30,7 @@ interface CliOptions {
   threads?: string;
   pkgsDir?: string;
   offline?: boolean;
+  ignoreMissingFiles?: boolean;
   compile: boolean;
   jobs?: string;
   quiet?: boolean;
@@ -96,6 +97,11 @@ function buildProgram(name: string): Command {
       'conda package cache (default: $PONCHO_PKGS_DIR or $XDG_CACHE_HOME/poncho/pkgs)',
     )
     .option('--offline', 'use only cached repodata and packages')
+    .option(
+      '--ignore-missing-files',
+      'SPEC is a conda environment: pack it even if files conda installed were deleted or ' +
+        'overwritten (listed as warnings)',
+    )
     .option('--no-compile', 'do not byte-compile the .py files of noarch python packages')
     .option('--jobs <N>', 'parallel package downloads (default: 6)')
     .option('-q, --quiet', 'print only errors')
@@ -208,6 +214,7 @@ async function run(name: string, argv: string[]): Promise<number> {
       threads,
       pkgsDir: options.pkgsDir,
       offline: options.offline,
+      ignoreMissingFiles: options.ignoreMissingFiles,
       compile: options.compile,
       downloadConcurrency: jobs,
       logger,

@@ -90,6 +90,11 @@ export interface CreateOptions {
   force?: boolean;
   /** Where build prefixes are made (default: the temporary directory). */
   buildRoot?: string;
+  /**
+   * Packing an existing prefix: warn about conda-managed files that were deleted or
+   * overwritten instead of refusing (conda-pack's --ignore-missing-files).
+   */
+  ignoreMissingFiles?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
   onPackProgress?: (progress: PackProgress) => void;
@@ -658,6 +663,7 @@ async function packExistingPrefix(
       prefix,
       output: out,
       platform,
+      managedFiles: options.ignoreMissingFiles ? 'warn' : 'check',
       specYaml: redactUrlCredentials(await condaSpecYaml(channels, deps)),
       pkgsDirs: [options.pkgsDir ?? defaultPkgsDir()],
       compressLevel: options.compressLevel,

@@ -37,6 +37,19 @@ export interface InstalledPackage {
    */
   cleanPaths: string[] | undefined;
   prefixPaths: Array<{ path: string; placeholder: string; mode: 'text' | 'binary' }>;
+  /** Every path conda-meta's paths_data lists, with what it says of it (for integrity checks). */
+  managed: ManagedPath[];
+}
+
+/** One entry of a package's paths_data. */
+export interface ManagedPath {
+  path: string;
+  /** hardlink, softlink, directory, pyc_file, unix_python_entry_point... */
+  type: string;
+  /** The size in the package; undefined when not recorded. */
+  size?: number;
+  /** The file holds a prefix placeholder: its installed size differs from the package's. */
+  placeholder: boolean;
 }
 
 export interface Inventory {
@@ -82,7 +95,16 @@ export async function readCondaMeta(prefix: string): Promise<InstalledPackage[]>
     const pathsData = (record.paths_data as { paths?: unknown[] } | undefined)?.paths ?? [];
     const prefixPaths: InstalledPackage['prefixPaths'] = [];
     const cleanPaths: string[] = [];
+    const managed: ManagedPath[] = [];
     for (const entry of pathsData as Array<Record<string, unknown>>) {
+      if (typeof entry._path === 'string') {
+        managed.push({
+          path: entry._path,
+          type: typeof entry.path_type === 'string' ? entry.path_type : 'hardlink',
+          ...(typeof entry.size_in_bytes === 'number' ? { size: entry.size_in_bytes } : {}),
+          placeholder: Boolean(entry.prefix_placeholder),
+        });
+      }
       if (
         typeof entry._path === 'string' &&
         entry.path_type === 'hardlink' &&
@@ -120,6 +142,7 @@ export async function readCondaMeta(prefix: string): Promise<InstalledPackage[]>
         ? cleanPaths
         : undefined,
       prefixPaths,
+      managed,
     });
   }
   return packages;

@@ -20,6 +20,7 @@ import type { Logger } from '@poncho/core/log';
 import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
 import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
 import { type Inventory, takeInventory } from './inventory.js';
+import { checkManagedFiles } from './managed-files.js';
 import { type ChannelAlias, portableCondaMeta } from './portable-meta.js';
 import { pycSource, retimePyc } from './pyc.js';
 import { environmentScripts, type GeneratedFile } from './scripts.js';
@@ -63,6 +64,11 @@ export interface PackPrefixOptions {
   platform: string;
   /** Text of conda_spec.yml (the spec, as YAML); omitted -> kept from the prefix if present. */
   specYaml?: string;
+  /**
+   * Check the files conda-meta lists (an existing prefix): 'check' refuses deleted or
+   * overwritten ones, 'warn' lists them in the warnings. Default: no check (our own builds).
+   */
+  managedFiles?: 'check' | 'warn';
   /** Local channels' file:// URLs and how the tarball's conda-meta records them instead. */
   channelAliases?: ChannelAlias[];
   /** Package caches to find pristine copies in (besides conda-meta's link.source). */
@@ -159,6 +165,11 @@ async function packWith(
     pkgsDirs: options.pkgsDirs,
     generated: new Set([...generated.keys(), MANIFEST_PATH]),
   });
+  if (options.managedFiles) {
+    inventory.warnings.push(
+      ...checkManagedFiles(prefix, inventory.packages, tree, options.managedFiles === 'warn'),
+    );
+  }
   for (const warning of inventory.warnings) logger?.warn(warning);
 
   const manifest: Manifest = {
