@@ -6,7 +6,7 @@
  * pins with hashes.
  */
 import { execFileSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -192,5 +192,60 @@ describe('packing an existing environment checks it against conda-meta', () => {
         expect.stringMatching(/overwritten: lib\/python3\.11\/json\/encoder\.py/),
       ]),
     );
+  });
+});
+
+describe('a damaged package cache is repaired from the verified archive', () => {
+  it('finds appended, deleted and edited files, and extracts the package again', async () => {
+    const m = await machine('damaged-cache');
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({ conda: { channels: [channelDir], dependencies: ['python=3.11'] } }),
+    );
+    const build = async (...extra: string[]) => {
+      const result = await runNodeCli(
+        CREATE_BIN,
+        ['--json', '--no-cache', ...extra, 'spec.json', 'env.tar.gz'],
+        m,
+      );
+      expect(result.code, result.stderr).toBe(0);
+      return {
+        sha256: (JSON.parse(result.stdout.toString()) as { sha256: string }).sha256,
+        stderr: result.stderr,
+      };
+    };
+    const clean = await build();
+    const pkg = join(m.home, 'pkgs', 'python-3.11.2-h_debian_0_cpython');
+    // Extracted packages are readable by the other users of a shared cache.
+    expect((await stat(pkg)).mode & 0o777).toBe(0o755);
+    const file = (name: string) => join(pkg, 'lib/python3.11/json', name);
+
+    await writeFile(file('encoder.py'), '# appended\n', { flag: 'a' });
+    const appended = await build();
+    expect(appended.stderr).toMatch(
+      /package cache's copy of python-3\.11\.2.* is damaged \(.*encoder\.py/,
+    );
+    expect(appended.sha256).toBe(clean.sha256);
+
+    await rm(file('decoder.py'));
+    expect((await build()).sha256).toBe(clean.sha256);
+
+    // Same size, edited after extraction: found by its hash (its mtime is newer).
+    /** The same bytes with the first one changed: same size, other content. */
+    const edit = async (path: string) => {
+      const bytes = await readFile(path);
+      bytes[0] = bytes[0] === 0x40 ? 0x41 : 0x40;
+      await writeFile(path, bytes);
+    };
+    await edit(file('scanner.py'));
+    expect((await build()).sha256).toBe(clean.sha256);
+
+    // Same size and an old mtime: only --verify-cache hashes it.
+    const { mtime } = await stat(file('tool.py'));
+    await edit(file('tool.py'));
+    await utimes(file('tool.py'), mtime, mtime);
+    const verified = await build('--verify-cache');
+    expect(verified.stderr).toContain('tool.py');
+    expect(verified.sha256).toBe(clean.sha256);
   });
 });

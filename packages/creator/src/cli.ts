@@ -31,6 +31,7 @@ interface CliOptions {
   pkgsDir?: string;
   offline?: boolean;
   ignoreMissingFiles?: boolean;
+  verifyCache?: boolean;
   compile: boolean;
   jobs?: string;
   quiet?: boolean;
@@ -97,6 +98,11 @@ function buildProgram(name: string): Command {
       'conda package cache (default: $PONCHO_PKGS_DIR or $XDG_CACHE_HOME/poncho/pkgs)',
     )
     .option('--offline', 'use only cached repodata and packages')
+    .option(
+      '--verify-cache',
+      'hash every file of the cached packages used (default: sizes, and hashes of files ' +
+        'changed since extraction); a damaged one is extracted again',
+    )
     .option(
       '--ignore-missing-files',
       'SPEC is a conda environment: pack it even if files conda installed were deleted or ' +
@@ -215,6 +221,7 @@ async function run(name: string, argv: string[]): Promise<number> {
       pkgsDir: options.pkgsDir,
       offline: options.offline,
       ignoreMissingFiles: options.ignoreMissingFiles,
+      verifyCache: options.verifyCache,
       compile: options.compile,
       downloadConcurrency: jobs,
       logger,

@@ -70,6 +70,8 @@ export interface CreateOptions {
   compile?: boolean;
   /** Parallel package downloads (the installer's default when unset). */
   downloadConcurrency?: number;
+  /** Hash every file of the cached packages used, not only those changed since extraction. */
+  verifyCache?: boolean;
   /** Who builds the environment (default: the embedded installer). */
   backend?: BackendChoice;
   condaExecutable?: string;
@@ -524,6 +526,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
     virtualPackages: options.virtualPackages,
     compile: options.compile,
     concurrency: options.downloadConcurrency,
+    verifyCache: options.verifyCache,
     logger,
     signal,
   };

@@ -25,6 +25,7 @@ import {
   archivePath,
   ensureArchive,
   ensureExtracted,
+  extractedPackageDamage,
   extractedPackageDir,
   isExtracted,
   withPackageLock,
@@ -132,7 +133,26 @@ export async function installLock(
   // Download: only what is not already extracted in the cache.
   const downloadStart = performance.now();
   const missing: typeof packages = [];
-  for (const pkg of packages) if (!(await isExtracted(pkgsDir, pkg))) missing.push(pkg);
+  // Damaged cache entries (a file edited, appended to or deleted in pkgs/) are extracted again
+  // from their archive, which ensureArchive verifies against the lock's sha256.
+  const damaged = new Set<string>();
+  await mapBounded(
+    packages,
+    extractLimit,
+    async (pkg) => {
+      if (!(await isExtracted(pkgsDir, pkg))) return;
+      const damage = await extractedPackageDamage(pkgsDir, pkg, resolved.verifyCache);
+      if (!damage) return;
+      logger.warn(
+        `the package cache's copy of ${pkg.fileName} is damaged (${damage}); extracting it again`,
+      );
+      damaged.add(pkg.fileName);
+    },
+    signal,
+  );
+  for (const pkg of packages) {
+    if (damaged.has(pkg.fileName) || !(await isExtracted(pkgsDir, pkg))) missing.push(pkg);
+  }
   let downloadedBytes = 0;
   let downloadedPackages = 0;
   progress.phase(
@@ -145,7 +165,7 @@ export async function installLock(
     resolved.concurrency,
     async (pkg) => {
       await withPackageLock(pkgsDir, pkg, async () => {
-        if (await isExtracted(pkgsDir, pkg)) return;
+        if (!damaged.has(pkg.fileName) && (await isExtracted(pkgsDir, pkg))) return;
         const bytes = await ensureArchive(pkgsDir, pkg, {
           offline: resolved.offline,
           signal,
@@ -171,7 +191,8 @@ export async function installLock(
     extractLimit,
     async (pkg) => {
       await withPackageLock(pkgsDir, pkg, async () => {
-        if (await ensureExtracted(pkgsDir, pkg)) extractedPackages += 1;
+        const force = damaged.has(pkg.fileName);
+        if (await ensureExtracted(pkgsDir, pkg, { force })) extractedPackages += 1;
       });
       progress.done();
     },

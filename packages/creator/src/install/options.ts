@@ -23,6 +23,11 @@ export interface InstallerOptions {
   compile?: boolean;
   /** Parallel downloads (default 6). */
   concurrency?: number;
+  /**
+   * Hash every file of every cached package against its info/paths.json (default: sizes
+   * always, sha256 only of files changed since extraction).
+   */
+  verifyCache?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -37,6 +42,7 @@ export interface ResolvedOptions {
   offline: boolean;
   compile: boolean;
   concurrency: number;
+  verifyCache: boolean;
   logger: Logger;
   signal: AbortSignal | undefined;
 }
@@ -54,6 +60,7 @@ export function resolveOptions(options: InstallerOptions): ResolvedOptions {
     // Never run anything from an environment built for another platform.
     compile: platform === hostPlatform() && (options.compile ?? true),
     concurrency: Math.max(1, Math.floor(options.concurrency ?? 6)),
+    verifyCache: options.verifyCache ?? false,
     logger: options.logger ?? createLogger({ level: 'warn' }),
     signal: options.signal,
   };

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { errnoCode, fileError, isPonchoError, PonchoError } from '@poncho/core/errors';
 import type { LockedPackage } from '@poncho/core/lock';
 import { withFileLock } from '../file-lock.js';
+import { redactUrlCredentials } from '../url-credentials.js';
 import { extractArchive } from './extract.js';
 import { httpGet, httpStatusError } from './http.js';
 import { verifyExtractedPackage } from './verify.js';
@@ -46,6 +47,34 @@ export async function isExtracted(pkgsDir: string, pkg: LockedPackage): Promise<
     return record.sha256 === pkg.sha256;
   } catch {
     return false;
+  }
+}
+
+/**
+ * What is wrong with a package that isExtracted() accepts, if anything: a file of
+ * info/paths.json missing or of the wrong size, or (hashed only if changed since extraction,
+ * or all with `full`) of the wrong sha256. undefined when it is intact.
+ */
+export async function extractedPackageDamage(
+  pkgsDir: string,
+  pkg: LockedPackage,
+  full = false,
+): Promise<string | undefined> {
+  const dir = extractedPackageDir(pkgsDir, pkg);
+  try {
+    const marker = await stat(join(dir, MARKER));
+    await verifyExtractedPackage(
+      dir,
+      pkg.fileName,
+      full ? {} : { hashChangedAfterMs: marker.mtimeMs },
+    );
+    return undefined;
+  } catch (error) {
+    if (isPonchoError(error) && error.code === 'ERR_CORRUPT_ARCHIVE') {
+      return error.message.replace(/^package \S+: /, '');
+    }
+    if (errnoCode(error) === 'ENOENT') return `${(error as Error).message}`;
+    throw error;
   }
 }
 
@@ -284,16 +313,26 @@ export function withLockedFields(
  * Makes sure the package is extracted (call under the package lock, after ensureArchive).
  * A broken archive is removed from the cache so the next run downloads it anew.
  */
-export async function ensureExtracted(pkgsDir: string, pkg: LockedPackage): Promise<boolean> {
-  if (await isExtracted(pkgsDir, pkg)) return false;
+export async function ensureExtracted(
+  pkgsDir: string,
+  pkg: LockedPackage,
+  options: { force?: boolean } = {},
+): Promise<boolean> {
+  if (!options.force && (await isExtracted(pkgsDir, pkg))) return false;
   const target = extractedPackageDir(pkgsDir, pkg);
   const temp = await mkdtemp(join(pkgsDir, `.${packageStem(pkg.fileName)}.extract-`));
   try {
     await extractArchive(archivePath(pkgsDir, pkg), temp);
     await verifyExtractedPackage(temp, pkg.url);
     const record = await repodataRecord(temp, pkg);
-    // The marker is written last: a folder without it is never taken as complete.
-    await writeFile(join(temp, MARKER), `${JSON.stringify(record, null, 2)}\n`);
+    // The marker is written last: a folder without it is never taken as complete. It names
+    // the channel, so without the credentials of a private channel's URL.
+    await writeFile(
+      join(temp, MARKER),
+      redactUrlCredentials(`${JSON.stringify(record, null, 2)}\n`),
+    );
+    // mkdtemp made it 0700: a package cache shared by several users needs it readable.
+    await chmod(temp, 0o755 & ~process.umask());
     await rm(target, { recursive: true, force: true });
     await rename(temp, target);
     return true;
