@@ -6,11 +6,20 @@
  * pins with hashes.
  */
 import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import {
+  type BuiltArchive,
+  buildPackage,
+  ensureTestChannel,
+  type PackageDefinition,
+  type ServedChannel,
+  serveChannel,
+  writeRepodata,
+} from './channel/index.js';
 import { CREATE_BIN, runNodeCli } from './support/node-cli.js';
 
 let channelDir: string;
@@ -247,5 +256,117 @@ describe('a damaged package cache is repaired from the verified archive', () => 
     const verified = await build('--verify-cache');
     expect(verified.stderr).toContain('tool.py');
     expect(verified.sha256).toBe(clean.sha256);
+  });
+});
+
+/** A channel of noarch packages made here: `payload` files by path, relative to the prefix. */
+async function smallChannel(
+  name: string,
+  packages: Array<{ name: string; files: Record<string, string>; depends?: string[] }>,
+): Promise<string> {
+  const dir = join(work, name);
+  const archives: BuiltArchive[] = [];
+  for (const pkg of packages) {
+    const def: PackageDefinition = {
+      name: pkg.name,
+      version: '1.0',
+      build: '0',
+      buildNumber: 0,
+      subdir: 'noarch',
+      noarch: 'generic',
+      depends: pkg.depends ?? [],
+      formats: ['conda'],
+      payload: async (root) => {
+        for (const [path, text] of Object.entries(pkg.files)) {
+          await mkdir(join(root, path, '..'), { recursive: true });
+          await writeFile(join(root, path), text);
+        }
+      },
+    };
+    archives.push(...(await buildPackage(def, dir, join(work, `${name}-stage`))));
+  }
+  await writeRepodata(dir, archives);
+  return dir;
+}
+
+describe('post-link scripts run as conda runs them', () => {
+  let hooks: string;
+
+  beforeAll(async () => {
+    hooks = await smallChannel('hooks-channel', [
+      {
+        name: 'setup-hook',
+        files: {
+          'bin/.setup-hook-post-link.sh': [
+            'mkdir -p "$PREFIX/share/setup-hook"',
+            'echo "$PKG_NAME $PKG_VERSION $PKG_BUILDNUM" > "$PREFIX/share/setup-hook/done"',
+            'echo "setup-hook: remember to read the manual" >> "$PREFIX/.messages.txt"',
+            '',
+          ].join('\n'),
+          'share/setup-hook/README': 'hook package\n',
+        },
+      },
+      {
+        name: 'failing-hook',
+        files: {
+          'bin/.failing-hook-post-link.sh': 'echo "cannot configure the widget" >&2\nexit 3\n',
+        },
+      },
+    ]);
+  });
+
+  const spec = async (m: Machine, dependency: string) =>
+    writeFile(
+      join(m.cwd, `${dependency}.json`),
+      JSON.stringify({ conda: { channels: [hooks], dependencies: [dependency] } }),
+    );
+
+  it('runs bin/.<name>-post-link.sh with PREFIX and PKG_*, and shows .messages.txt', async () => {
+    const m = await machine('post-link');
+    await spec(m, 'setup-hook');
+    const result = await runNodeCli(CREATE_BIN, ['--no-cache', 'setup-hook.json', 'env.tar.gz'], m);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('setup-hook: remember to read the manual');
+    const tarball = join(m.cwd, 'env.tar.gz');
+    expect(execFileSync('tar', ['-xzOf', tarball, 'share/setup-hook/done']).toString()).toBe(
+      'setup-hook 1.0 0\n',
+    );
+    expect(execFileSync('tar', ['-tzf', tarball]).toString()).not.toContain('.messages.txt');
+  });
+
+  it('skips them with --no-link-scripts, and says so (also in --json)', async () => {
+    const m = await machine('no-link-scripts');
+    await spec(m, 'setup-hook');
+    const result = await runNodeCli(
+      CREATE_BIN,
+      ['--json', '--no-cache', '--no-link-scripts', 'setup-hook.json', 'env.tar.gz'],
+      m,
+    );
+    expect(result.code, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout.toString()) as { warnings: string[] };
+    expect(report.warnings).toEqual([
+      expect.stringContaining(
+        'did not run the post-link script of setup-hook 1.0 (bin/.setup-hook-post-link.sh): --no-link-scripts',
+      ),
+    ]);
+    const listing = execFileSync('tar', ['-tzf', join(m.cwd, 'env.tar.gz')]).toString();
+    expect(listing).not.toContain('share/setup-hook/done');
+  });
+
+  it('fails the build when a script fails, with its output, and leaves nothing behind', async () => {
+    const m = await machine('failing-post-link');
+    await spec(m, 'failing-hook');
+    const result = await runNodeCli(
+      CREATE_BIN,
+      ['--no-cache', 'failing-hook.json', 'env.tar.gz'],
+      m,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'the post-link script of failing-hook 1.0 (bin/.failing-hook-post-link.sh) failed with status 3',
+    );
+    expect(result.stderr).toContain('cannot configure the widget');
+    expect(result.stderr).toContain('--no-link-scripts');
+    expect(existsSync(join(m.cwd, 'env.tar.gz'))).toBe(false);
   });
 });

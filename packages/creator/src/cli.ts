@@ -32,6 +32,7 @@ interface CliOptions {
   offline?: boolean;
   ignoreMissingFiles?: boolean;
   verifyCache?: boolean;
+  linkScripts: boolean;
   compile: boolean;
   jobs?: string;
   quiet?: boolean;
@@ -98,6 +99,10 @@ function buildProgram(name: string): Command {
       'conda package cache (default: $PONCHO_PKGS_DIR or $XDG_CACHE_HOME/poncho/pkgs)',
     )
     .option('--offline', 'use only cached repodata and packages')
+    .option(
+      '--no-link-scripts',
+      "do not run the packages' post-link scripts (conda runs them; skipped ones are listed)",
+    )
     .option(
       '--verify-cache',
       'hash every file of the cached packages used (default: sizes, and hashes of files ' +
@@ -222,6 +227,7 @@ async function run(name: string, argv: string[]): Promise<number> {
       offline: options.offline,
       ignoreMissingFiles: options.ignoreMissingFiles,
       verifyCache: options.verifyCache,
+      linkScripts: options.linkScripts,
       compile: options.compile,
       downloadConcurrency: jobs,
       logger,

@@ -72,6 +72,8 @@ export interface CreateOptions {
   downloadConcurrency?: number;
   /** Hash every file of the cached packages used, not only those changed since extraction. */
   verifyCache?: boolean;
+  /** Run the packages' post-link scripts (default true), as conda does. */
+  linkScripts?: boolean;
   /** Who builds the environment (default: the embedded installer). */
   backend?: BackendChoice;
   condaExecutable?: string;
@@ -400,6 +402,8 @@ async function createTarballUnredacted(
     backend: backend.kind,
     // With and without .pyc files are different tarballs.
     compile: options.compile ?? true,
+    // Likewise without what post-link scripts add (only then in the key: old keys stay).
+    ...(options.linkScripts === false ? { linkScripts: false } : {}),
     format,
     level,
   });
@@ -527,6 +531,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
     compile: options.compile,
     concurrency: options.downloadConcurrency,
     verifyCache: options.verifyCache,
+    linkScripts: options.linkScripts,
     logger,
     signal,
   };
@@ -556,7 +561,13 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
       await rm(buildPrefix, { recursive: true, force: true });
       await rm(`${buildPrefix}.scratch`, { recursive: true, force: true });
       try {
-        const built = await buildEnvironment(plan, buildPrefix, specs, lock, installerOptions);
+        const { lock: built, warnings } = await buildEnvironment(
+          plan,
+          buildPrefix,
+          specs,
+          lock,
+          installerOptions,
+        );
         logger?.info(`packing ${buildPrefix}`);
         // The tarball travels to other machines: no credentials in what it carries.
         const specYaml = redactUrlCredentials(
@@ -590,7 +601,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
           sha256: packed.sha256,
           packages: built.packages.length,
           lock: built,
-          warnings: packed.warnings,
+          warnings: [...warnings, ...packed.warnings],
         };
       } finally {
         await rm(buildPrefix, { recursive: true, force: true });
@@ -600,22 +611,27 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   );
 }
 
-/** The environment in `prefix`: conda packages, pip section, pins, data sections. Returns the lock. */
+/**
+ * The environment in `prefix`: conda packages, pip section, pins, data sections. Returns the
+ * lock, and warnings (post-link scripts not run).
+ */
 async function buildEnvironment(
   plan: BuildPlan,
   prefix: string,
   specs: string[],
   lock: Lock | undefined,
   installerOptions: InstallerOptions,
-): Promise<Lock> {
+): Promise<{ lock: Lock; warnings: string[] }> {
   const { source, spec, backend, options } = plan;
   const { logger, signal } = options;
   let built: Lock;
+  const warnings: string[] = [];
   if (backend.kind === 'embedded') {
     const { installLock } = await import('./install/index.js');
     built = lock as Lock;
     logger?.info(`installing ${built.packages.length} package(s)`);
-    await installLock(built, prefix, { ...installerOptions, requestedSpecs: specs });
+    const report = await installLock(built, prefix, { ...installerOptions, requestedSpecs: specs });
+    warnings.push(...(report.warnings ?? []));
   } else {
     const scratch = `${prefix}.scratch`;
     await mkdir(scratch, { recursive: true });
@@ -646,7 +662,7 @@ async function buildEnvironment(
   }
   await normalizeHistory(prefix);
   signal?.throwIfAborted();
-  return { ...built, pip: source.kind === 'lock' ? built.pip : pins };
+  return { lock: { ...built, pip: source.kind === 'lock' ? built.pip : pins }, warnings };
 }
 
 /** SPEC is an existing conda prefix: pack it as it is (no cache: its content is not keyed). */

@@ -19,6 +19,7 @@ import {
   planLink,
   pythonLayout,
 } from './link.js';
+import { runPostLinkScripts } from './link-scripts.js';
 import { appendHistory, writeCondaMeta } from './meta.js';
 import { type InstallerOptions, resolveOptions } from './options.js';
 import {
@@ -62,6 +63,10 @@ export interface InstallReport {
   downloadedBytes?: number;
   downloadedPackages?: number;
   extractedPackages?: number;
+  /** Things the user should know (post-link scripts skipped). */
+  warnings?: string[];
+  /** What post-link scripts wrote to $PREFIX/.messages.txt. */
+  messages?: string;
 }
 
 export interface InstallLockOptions extends InstallerOptions {
@@ -248,6 +253,19 @@ export async function installLock(
       }
       compileMs = performance.now() - compileStart;
     }
+    const scripts = await runPostLinkScripts(
+      prefix,
+      linked.map((l) => l.pkg),
+      {
+        runScripts: resolved.linkScripts,
+        cannotRunBecause:
+          lock.platform === hostPlatform()
+            ? undefined
+            : `the environment is for ${lock.platform}, not this machine`,
+        logger,
+        signal,
+      },
+    );
     const requested = options.requestedSpecs ?? lock.specs;
     for (const l of linked) await writeCondaMeta(prefix, l, requested, archivePath(pkgsDir, l.pkg));
     await appendHistory(
@@ -271,6 +289,8 @@ export async function installLock(
       downloadedBytes,
       downloadedPackages,
       extractedPackages,
+      warnings: scripts.warnings,
+      ...(scripts.messages ? { messages: scripts.messages } : {}),
     };
   } catch (error) {
     progress.finish();

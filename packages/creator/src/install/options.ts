@@ -28,6 +28,8 @@ export interface InstallerOptions {
    * always, sha256 only of files changed since extraction).
    */
   verifyCache?: boolean;
+  /** Run the packages' post-link scripts (default true; skipped ones are reported). */
+  linkScripts?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -43,6 +45,7 @@ export interface ResolvedOptions {
   compile: boolean;
   concurrency: number;
   verifyCache: boolean;
+  linkScripts: boolean;
   logger: Logger;
   signal: AbortSignal | undefined;
 }
@@ -61,6 +64,7 @@ export function resolveOptions(options: InstallerOptions): ResolvedOptions {
     compile: platform === hostPlatform() && (options.compile ?? true),
     concurrency: Math.max(1, Math.floor(options.concurrency ?? 6)),
     verifyCache: options.verifyCache ?? false,
+    linkScripts: options.linkScripts ?? true,
     logger: options.logger ?? createLogger({ level: 'warn' }),
     signal: options.signal,
   };
