@@ -6,6 +6,7 @@
  * pins with hashes.
  */
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import {
   writeRepodata,
 } from './channel/index.js';
 import { CREATE_BIN, runNodeCli } from './support/node-cli.js';
+import { writeWheel } from './support/wheels.js';
 
 let channelDir: string;
 let work: string;
@@ -368,5 +370,58 @@ describe('post-link scripts run as conda runs them', () => {
     expect(result.stderr).toContain('cannot configure the widget');
     expect(result.stderr).toContain('--no-link-scripts');
     expect(existsSync(join(m.cwd, 'env.tar.gz'))).toBe(false);
+  });
+});
+
+describe('a lock with a pip section', () => {
+  it('records each wheel sha256, rebuilds byte-identically, and refuses a replaced wheel', async () => {
+    const m = await machine('pip-lock');
+    const wheels = join(m.cwd, 'wheels');
+    await mkdir(wheels);
+    await writeWheel(wheels, 'colorize', '0.3', 'RED = "red"\n');
+    const greet = await writeWheel(wheels, 'greet', '1.0', 'import colorize\n', ['colorize']);
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({
+        conda: {
+          channels: [channelDir],
+          dependencies: ['python=3.11', 'pip', { pip: ['greet==1.0'] }],
+        },
+      }),
+    );
+    const pipArgs = ['--no-cache', '--find-links', wheels, '--no-pip-index'];
+    const first = await create(m, [
+      ...pipArgs,
+      '--lock-file',
+      'env.lock.json',
+      'spec.json',
+      'a.tar.gz',
+    ]);
+    const lock = JSON.parse(await readFile(join(m.cwd, 'env.lock.json'), 'utf8')) as {
+      pip: string[];
+      pipRequested: string[];
+    };
+    const sha = async (path: string) =>
+      createHash('sha256')
+        .update(await readFile(path))
+        .digest('hex');
+    expect(lock.pip).toEqual([
+      `colorize==0.3 --hash=sha256:${await sha(join(wheels, 'colorize-0.3-py3-none-any.whl'))}`,
+      `greet==1.0 --hash=sha256:${await sha(greet)}`,
+    ]);
+    expect(lock.pipRequested).toEqual(['greet']);
+    // Only what the pip section asked for carries pip's REQUESTED marker, in both builds.
+    const listing = execFileSync('tar', ['-tzf', first.path]).toString();
+    expect(listing).toContain('greet-1.0.dist-info/REQUESTED');
+    expect(listing).not.toContain('colorize-0.3.dist-info/REQUESTED');
+
+    const rebuilt = await create(m, [...pipArgs, 'env.lock.json', 'b.tar.gz']);
+    expect(rebuilt.sha256).toBe(first.sha256);
+
+    // The same name and version, other bytes: the lock's hash refuses it.
+    await writeWheel(wheels, 'greet', '1.0', 'import colorize  # changed\n', ['colorize']);
+    const refused = await runNodeCli(CREATE_BIN, [...pipArgs, 'env.lock.json', 'c.tar.gz'], m);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain('not the one the lock records (sha256 differs)');
   });
 });

@@ -8,6 +8,7 @@
  *   git and http data sections, failures, SIGINT, concurrent creates.
  */
 import { execFile, spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
@@ -17,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import { writeWheel } from './support/wheels.js';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..');
@@ -251,37 +253,18 @@ describe('pip section and data sections', () => {
     await mkdir(join(project, 'wheels'), { recursive: true });
     await mkdir(join(project, 'local'), { recursive: true });
     // Wheels we write (no PyPI here): greet from a --find-links folder, shout as a local path.
-    const makeWheel = `
-import base64, hashlib, sys, zipfile
-folder, name, version, code = sys.argv[1:5]
-info = f"{name}-{version}.dist-info"
-files = {f"{name}/__init__.py": code,
-         f"{info}/METADATA": f"Metadata-Version: 2.1\\nName: {name}\\nVersion: {version}\\n",
-         f"{info}/WHEEL": "Wheel-Version: 1.0\\nGenerator: poncho-test\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"}
-def digest(text):
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(text.encode()).digest()).rstrip(b"=").decode()
-record = [f"{p},{digest(c)},{len(c.encode())}" for p, c in files.items()] + [f"{info}/RECORD,,"]
-with zipfile.ZipFile(f"{folder}/{name}-{version}-py3-none-any.whl", "w") as z:
-    for p, c in files.items():
-        z.writestr(p, c)
-    z.writestr(f"{info}/RECORD", "\\n".join(record) + "\\n")
-`;
-    await run('python3', [
-      '-c',
-      makeWheel,
+    await writeWheel(
       join(project, 'wheels'),
       'greet',
       '1.0',
       'def hello():\n    return "hello from greet"\n',
-    ]);
-    await run('python3', [
-      '-c',
-      makeWheel,
+    );
+    await writeWheel(
       join(project, 'local'),
       'shout',
       '2.0',
       'def shout(s):\n    return s.upper()\n',
-    ]);
+    );
     // A git repository with a branch.
     const repo = join(work, 'repo');
     await mkdir(repo);
@@ -339,9 +322,14 @@ with zipfile.ZipFile(f"{folder}/{name}-{version}-py3-none-any.whl", "w") as z:
       { env },
     );
     expect(stdout).toBe(`HELLO FROM GREET ${dir}/lib/python3.11/site-packages/greet/__init__.py\n`);
+    // Each pin with the sha256 of the wheel pip installed (a rebuild checks it).
+    const sha = async (path: string) =>
+      createHash('sha256')
+        .update(await readFile(join(work, 'project', path)))
+        .digest('hex');
     expect(lock.pip).toEqual([
-      'greet==1.0',
-      `shout @ file://${join(work, 'project/local/shout-2.0-py3-none-any.whl')}`,
+      `greet==1.0 --hash=sha256:${await sha('wheels/greet-1.0-py3-none-any.whl')}`,
+      `shout @ file://${join(work, 'project/local/shout-2.0-py3-none-any.whl')} --hash=sha256:${await sha('local/shout-2.0-py3-none-any.whl')}`,
     ]);
   });
 

@@ -36,7 +36,16 @@ export const Lock = z.object({
   channels: z.array(z.string()),
   specs: z.array(z.string()),
   packages: z.array(LockedPackage),
+  /**
+   * pip pins as requirement-file lines: `name==version --hash=sha256:HEX`, or
+   * `name @ URL --hash=sha256:HEX` for a direct reference.
+   */
   pip: z.array(z.string()).default([]),
+  /**
+   * The pip distributions the pip section asked for (normalised names); the others came as
+   * dependencies. A rebuild gives only these pip's REQUESTED marker, as the first build did.
+   */
+  pipRequested: z.array(z.string()).optional(),
 });
 export type Lock = z.infer<typeof Lock>;
 

@@ -551,7 +551,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   // Same packages, same folder: the prefix string inside the files (.pyc files name their
   // source) is then the same too, also for a relative local channel checked out elsewhere.
   const buildKey = lock
-    ? hashKey(aliasChannelUrls(lockFileText({ ...lock, pip: [] }, undefined), channelAliases))
+    ? hashKey(aliasChannelUrls(lockFileText({ ...lock, pip: [], pipRequested: undefined }, undefined), channelAliases))
     : plan.key;
   const buildPrefix = join(buildRoot, `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`);
   return withBuildPrefixLock(
@@ -648,10 +648,12 @@ async function buildEnvironment(
     }
   }
   const { installPipRequirements } = await import('./pip.js');
-  const pins = await installPipRequirements(prefix, plan.pipItems, {
+  const fromLock = source.kind === 'lock' ? source.lock : undefined;
+  const pip = await installPipRequirements(prefix, plan.pipItems, {
     ...plan.pipSources,
     baseDir: source.baseDir,
-    exact: source.kind === 'lock',
+    exact: fromLock !== undefined,
+    requested: fromLock?.pipRequested,
     logger,
     signal,
   });
@@ -662,7 +664,13 @@ async function buildEnvironment(
   }
   await normalizeHistory(prefix);
   signal?.throwIfAborted();
-  return { lock: { ...built, pip: source.kind === 'lock' ? built.pip : pins }, warnings };
+  const pipLock = fromLock
+    ? {
+        pip: fromLock.pip,
+        ...(fromLock.pipRequested ? { pipRequested: fromLock.pipRequested } : {}),
+      }
+    : { pip: pip.pins, ...(pip.pins.length > 0 ? { pipRequested: pip.requested } : {}) };
+  return { lock: { ...built, ...pipLock }, warnings };
 }
 
 /** SPEC is an existing conda prefix: pack it as it is (no cache: its content is not keyed). */

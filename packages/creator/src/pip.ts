@@ -1,11 +1,13 @@
 /**
  * The spec's pip section, installed with the environment's own pip (`python -m pip install`),
  * as the reference does, from --pip-index-url / --find-links. Local paths are installed as
- * copies (never editable: an editable install points back at the build machine). Afterwards the
- * exact pins of what pip installed are read back (`pip inspect`) for the lock file.
+ * copies (never editable: an editable install points back at the build machine). pip's
+ * installation report gives the exact pins of what it installed, with the sha256 of each
+ * archive, for the lock file.
  */
 import { existsSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 
@@ -120,7 +122,7 @@ function pipEnv(): NodeJS.ProcessEnv {
 export function pipInstallCommand(
   prefix: string,
   requirements: string[],
-  options: PipOptions,
+  options: PipOptions & { reportFile?: string; requirementsFile?: string },
 ): { file: string; args: string[] } {
   const args = ['-m', 'pip', 'install', '--no-warn-script-location'];
   if (options.exact) args.push('--no-deps');
@@ -128,22 +130,38 @@ export function pipInstallCommand(
   else if (options.indexUrl) args.push('--index-url', options.indexUrl);
   for (const link of options.findLinks ?? [])
     args.push('--find-links', link.includes('://') ? link : resolve(link));
-  args.push(...pipArguments(requirements, options.baseDir, options.logger));
+  if (options.reportFile) args.push('--report', options.reportFile);
+  if (options.requirementsFile) args.push('-r', options.requirementsFile);
+  else args.push(...pipArguments(requirements, options.baseDir, options.logger));
   return { file: join(prefix, 'bin', 'python'), args };
 }
 
-/** Installs the requirements into the prefix. Returns the exact pins of what pip installed. */
+/** What a pip section installed: pins for the lock, and which of them were asked for. */
+export interface PipInstalled {
+  /** Requirement-file lines with the sha256 of each archive (see Lock.pip). */
+  pins: string[];
+  /** Normalised names of the distributions the pip section asked for. */
+  requested: string[];
+}
+
+/**
+ * Installs the requirements into the prefix and returns what pip installed, from its
+ * installation report. From a lock (`exact`), the pins are installed from a requirements file,
+ * so pip checks every archive against its recorded sha256 (hash-checking mode), and only the
+ * distributions the first build was asked for keep pip's REQUESTED marker: the rebuild is the
+ * same environment, byte for byte.
+ */
 export async function installPipRequirements(
   prefix: string,
   requirements: string[],
-  options: PipOptions,
-): Promise<string[]> {
-  if (requirements.length === 0) return [];
-  const { file, args } = pipInstallCommand(prefix, requirements, options);
-  if (!existsSync(file)) {
+  options: PipOptions & { requested?: string[] },
+): Promise<PipInstalled> {
+  if (requirements.length === 0) return { pins: [], requested: [] };
+  const python = join(prefix, 'bin', 'python');
+  if (!existsSync(python)) {
     throw new PonchoError(
       'ERR_PIP_NO_PYTHON',
-      `the spec has a pip section, but the environment has no python (${file})`,
+      `the spec has a pip section, but the environment has no python (${python})`,
       {
         hint: 'Add python and pip to the conda dependencies.',
       },
@@ -152,37 +170,131 @@ export async function installPipRequirements(
   options.logger?.info(
     `installing ${requirements.length} pip requirement(s) with the environment's pip`,
   );
-  const { execa } = await import('execa');
-  const result = await execa(file, args, {
-    env: pipEnv(),
-    extendEnv: false,
-    reject: false,
-    all: true,
-    cancelSignal: options.signal,
-    cwd: options.baseDir,
-  });
-  if (result.exitCode !== 0) {
-    const output = String(result.all ?? '')
-      .trim()
-      .split('\n')
-      .slice(-15)
-      .join('\n');
-    const noPip = /No module named pip/.test(output);
-    throw new PonchoError(
-      'ERR_PIP',
-      `pip could not install ${requirements.join(', ')} (exit ${result.exitCode ?? result.signal}):\n${output}`,
-      {
-        hint: noPip
-          ? 'Add pip to the conda dependencies.'
-          : 'Check the requirement names and versions, and --pip-index-url / --find-links (pip cannot reach PyPI from every machine).',
-      },
-    );
+  // Beside the prefix, not in it: nothing of the install's own bookkeeping gets packed.
+  const scratch = await mkdtemp(join(dirname(prefix), `.${basename(prefix)}.pip-`));
+  try {
+    const reportFile = join(scratch, 'report.json');
+    let requirementsFile: string | undefined;
+    if (options.exact) {
+      requirementsFile = join(scratch, 'requirements.txt');
+      await writeFile(requirementsFile, `${requirements.join('\n')}\n`);
+    }
+    const { file, args } = pipInstallCommand(prefix, requirements, {
+      ...options,
+      reportFile,
+      requirementsFile,
+    });
+    const { execa } = await import('execa');
+    const result = await execa(file, args, {
+      env: pipEnv(),
+      extendEnv: false,
+      reject: false,
+      all: true,
+      cancelSignal: options.signal,
+      cwd: options.baseDir,
+    });
+    if (result.exitCode !== 0) {
+      const output = String(result.all ?? '')
+        .trim()
+        .split('\n')
+        .slice(-15)
+        .join('\n');
+      const noPip = /No module named pip/.test(output);
+      const badHash = /DO NOT MATCH THE HASHES/.test(output);
+      throw new PonchoError(
+        badHash ? 'ERR_PIP_HASH' : 'ERR_PIP',
+        badHash
+          ? `pip: an archive of the lock's pip section is not the one the lock records (sha256 differs):\n${output}`
+          : `pip could not install ${requirements.join(', ')} (exit ${result.exitCode ?? result.signal}):\n${output}`,
+        {
+          hint: badHash
+            ? 'The wheel was replaced since the lock was written: restore it, or rebuild from the spec to write a new lock.'
+            : noPip
+              ? 'Add pip to the conda dependencies.'
+              : 'Check the requirement names and versions, and --pip-index-url / --find-links (pip cannot reach PyPI from every machine).',
+        },
+      );
+    }
+    const installed = await readInstallReport(reportFile);
+    if (options.exact && options.requested) {
+      await keepRequestedMarkers(prefix, new Set(options.requested), options.signal);
+    }
+    return installed ?? { pins: await pipPins(prefix, options.signal), requested: [] };
+  } finally {
+    await rm(scratch, { recursive: true, force: true });
   }
-  return pipPins(prefix, options.signal);
 }
 
-/** `name==version` (or `name @ file:///...` for local files) of every package pip installed. */
-export async function pipPins(prefix: string, signal?: AbortSignal): Promise<string[]> {
+/** pip's name normalisation (PEP 503): lower case, runs of -_. as one dash. */
+export function normalizePipName(name: string): string {
+  return name.toLowerCase().replace(/[-_.]+/g, '-');
+}
+
+/**
+ * Pins from pip's installation report (`pip install --report`, pip >= 22.2): `name==version`
+ * or `name @ URL` for a direct reference, each with the archive's sha256. undefined when this
+ * pip wrote no report (older pips: the lock then has pins without hashes).
+ */
+async function readInstallReport(path: string): Promise<PipInstalled | undefined> {
+  const text = await readFile(path, 'utf8').catch(() => undefined);
+  if (text === undefined) return undefined;
+  const report = JSON.parse(text) as {
+    install?: Array<{
+      metadata?: { name?: string; version?: string };
+      is_direct?: boolean;
+      requested?: boolean;
+      download_info?: {
+        url?: string;
+        archive_info?: { hash?: string; hashes?: Record<string, string> };
+      };
+    }>;
+  };
+  const pins: string[] = [];
+  const requested: string[] = [];
+  for (const item of report.install ?? []) {
+    const name = item.metadata?.name;
+    if (!name) continue;
+    const archive = item.download_info?.archive_info;
+    const sha256 =
+      archive?.hashes?.sha256 ?? /^sha256=([0-9a-f]{64})$/.exec(archive?.hash ?? '')?.[1];
+    const url = item.download_info?.url;
+    const pin = item.is_direct && url ? `${name} @ ${url}` : `${name}==${item.metadata?.version}`;
+    pins.push(sha256 ? `${pin} --hash=sha256:${sha256}` : pin);
+    if (item.requested) requested.push(normalizePipName(name));
+  }
+  return { pins: pins.sort(), requested: requested.sort() };
+}
+
+/** Removes pip's REQUESTED marker from the distributions that are not in `requested`. */
+async function keepRequestedMarkers(
+  prefix: string,
+  requested: Set<string>,
+  signal?: AbortSignal,
+): Promise<void> {
+  for (const dist of await inspectPip(prefix, signal)) {
+    if (!dist.metadata_location || requested.has(normalizePipName(dist.metadata?.name ?? ''))) {
+      continue;
+    }
+    const marker = join(dist.metadata_location, 'REQUESTED');
+    if (!existsSync(marker)) continue;
+    await rm(marker);
+    // RECORD lists every installed file, the marker too: drop its line, as if never written.
+    const record = join(dist.metadata_location, 'RECORD');
+    const lines = (await readFile(record, 'utf8')).split('\n');
+    const name = `${basename(dist.metadata_location)}/REQUESTED,`;
+    await writeFile(record, lines.filter((line) => !line.startsWith(name)).join('\n'));
+  }
+}
+
+interface InspectedDistribution {
+  metadata?: { name?: string; version?: string };
+  installer?: string;
+  metadata_location?: string;
+  direct_url?: { url?: string };
+}
+
+/** `pip inspect --local`: the distributions pip installed into the prefix. */
+async function inspectPip(prefix: string, signal?: AbortSignal): Promise<InspectedDistribution[]> {
   const python = join(prefix, 'bin', 'python');
   const { execa } = await import('execa');
   const result = await execa(python, ['-m', 'pip', 'inspect', '--local'], {
@@ -192,16 +304,15 @@ export async function pipPins(prefix: string, signal?: AbortSignal): Promise<str
     cancelSignal: signal,
   });
   if (result.exitCode !== 0) return [];
-  const report = JSON.parse(String(result.stdout)) as {
-    installed?: Array<{
-      metadata?: { name?: string; version?: string };
-      installer?: string;
-      direct_url?: { url?: string };
-    }>;
-  };
+  const report = JSON.parse(String(result.stdout)) as { installed?: InspectedDistribution[] };
+  return (report.installed ?? []).filter((dist) => dist.installer === 'pip');
+}
+
+/** `name==version` (or `name @ file:///...` for local files) of every package pip installed. */
+export async function pipPins(prefix: string, signal?: AbortSignal): Promise<string[]> {
   const pins: string[] = [];
-  for (const dist of report.installed ?? []) {
-    if (dist.installer !== 'pip' || !dist.metadata?.name) continue;
+  for (const dist of await inspectPip(prefix, signal)) {
+    if (!dist.metadata?.name) continue;
     const url = dist.direct_url?.url;
     if (url?.startsWith('file:')) pins.push(`${dist.metadata.name} @ ${url}`);
     else pins.push(`${dist.metadata.name}==${dist.metadata.version}`);
