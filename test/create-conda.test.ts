@@ -425,3 +425,40 @@ describe('a lock with a pip section', () => {
     expect(refused.stderr).toContain('not the one the lock records (sha256 differs)');
   });
 });
+
+describe('smaller things conda users expect', () => {
+  let m: Machine;
+  beforeAll(async () => {
+    m = await machine('smaller');
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({ conda: { channels: [channelDir], dependencies: ['python=3.11'] } }),
+    );
+  });
+
+  it('a conda executable that creates nothing is a failure (1) that says so, not a bug (70)', async () => {
+    const result = await runNodeCli(
+      CREATE_BIN,
+      ['--no-cache', '--conda-executable', '/bin/true', 'spec.json', 'env.tar.gz'],
+      m,
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('exited with status 0 but created no environment');
+  });
+
+  it('refuses a CONDA_OVERRIDE_GLIBC that is no version', async () => {
+    const result = await runNodeCli(CREATE_BIN, ['--no-cache', 'spec.json', 'env.tar.gz'], {
+      ...m,
+      env: { ...m.env, CONDA_OVERRIDE_GLIBC: 'abc' },
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('invalid version for __glibc in CONDA_OVERRIDE_GLIBC: "abc"');
+  });
+
+  it('writes a history that claims no conda version', async () => {
+    const built = await create(m, ['--no-cache', 'spec.json', 'env.tar.gz']);
+    const history = execFileSync('tar', ['-xzOf', built.path, 'conda-meta/history']).toString();
+    expect(history).toContain('# cmd: poncho_package_create');
+    expect(history).not.toContain('conda version');
+  });
+});

@@ -551,7 +551,12 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
   // Same packages, same folder: the prefix string inside the files (.pyc files name their
   // source) is then the same too, also for a relative local channel checked out elsewhere.
   const buildKey = lock
-    ? hashKey(aliasChannelUrls(lockFileText({ ...lock, pip: [], pipRequested: undefined }, undefined), channelAliases))
+    ? hashKey(
+        aliasChannelUrls(
+          lockFileText({ ...lock, pip: [], pipRequested: undefined }, undefined),
+          channelAliases,
+        ),
+      )
     : plan.key;
   const buildPrefix = join(buildRoot, `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`);
   return withBuildPrefixLock(

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveChannel, resolveChannels } from '../dist/install/channels.js';
 import { checkPlatform, hostPlatform } from '../dist/install/platform.js';
-import { detectVirtualPackages } from '../dist/install/virtual-packages.js';
+import { detectVirtualPackages, hostMicroarchitecture } from '../dist/install/virtual-packages.js';
 
 describe('channels', () => {
   it('expands names through the channel alias, keeps URLs, turns paths into file:// URLs', () => {
@@ -51,6 +51,35 @@ describe('channels', () => {
 });
 
 describe('platforms and virtual packages', () => {
+  it('refuses an override that is no version, as conda does', () => {
+    expect(() => detectVirtualPackages('linux-64', {}, { CONDA_OVERRIDE_GLIBC: 'abc' })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_VIRTUAL_PACKAGE',
+        message: expect.stringContaining('CONDA_OVERRIDE_GLIBC'),
+      }),
+    );
+    const glibc = detectVirtualPackages('linux-64', {}, { CONDA_OVERRIDE_GLIBC: '2.28' }).find(
+      (v) => v.name === '__glibc',
+    );
+    expect(glibc?.version).toBe('2.28');
+  });
+
+  it.runIf(process.arch === 'x64')(
+    'reports the x86-64 microarchitecture level in __archspec',
+    () => {
+      const v2 = 'cx16 lahf_lm popcnt sse4_1 sse4_2 ssse3';
+      const v3 = `${v2} avx avx2 bmi1 bmi2 f16c fma abm movbe xsave`;
+      const v4 = `${v3} avx512f avx512bw avx512cd avx512dq avx512vl`;
+      expect(hostMicroarchitecture('flags\t\t: fpu sse2')).toBe('x86_64');
+      expect(hostMicroarchitecture(`flags\t\t: fpu ${v2}`)).toBe('x86_64_v2');
+      expect(hostMicroarchitecture(`flags\t\t: ${v3} pni`)).toBe('x86_64_v3');
+      expect(hostMicroarchitecture(`flags\t\t: ${v4}`)).toBe('x86_64_v4');
+      const archspec = detectVirtualPackages('linux-64').find((v) => v.name === '__archspec');
+      expect(archspec?.build).toMatch(/^x86_64(_v[234])?$/);
+      expect(archspec?.build).toBe(hostMicroarchitecture());
+    },
+  );
+
   it('knows the host platform and refuses unknown ones', () => {
     expect(hostPlatform()).toMatch(/^(linux|osx|win)-/);
     expect(checkPlatform('osx-arm64')).toBe('osx-arm64');
@@ -69,7 +98,7 @@ describe('platforms and virtual packages', () => {
     expect(found.__glibc?.version).toBe(glibc);
     expect(found.__unix).toBeDefined();
     expect(found.__linux?.version).toMatch(/^\d+(\.\d+)*$/);
-    expect(found.__archspec).toMatchObject({ version: '1', build: 'x86_64' });
+    expect(found.__archspec).toMatchObject({ version: '1', build: hostMicroarchitecture() });
   });
 
   it('uses conda defaults for another platform and honours CONDA_OVERRIDE_* and options', () => {

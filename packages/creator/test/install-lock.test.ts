@@ -51,12 +51,12 @@ describe('progress', () => {
     return { stream, text: () => text };
   }
 
-  it('draws packages and bytes on a TTY, and nothing otherwise', () => {
+  it('draws packages and bytes on a TTY, and nothing for a short phase otherwise', () => {
     // The logger treats NO_COLOR as "not interactive"; this test is about a plain TTY.
     const noColor = process.env.NO_COLOR;
     delete process.env.NO_COLOR;
     const tty = sink(true);
-    const progress = createProgress(createLogger({ stream: tty.stream }), tty.stream);
+    const progress = createProgress(createLogger({ stream: tty.stream }), { stream: tty.stream });
     progress.phase('downloading', 2, 3_000_000);
     progress.bytes(1_500_000);
     progress.done();
@@ -65,7 +65,7 @@ describe('progress', () => {
     expect(tty.text()).toContain('downloading 2/2 packages');
     expect(tty.text()).toContain('/ 3.0 MB');
     const quiet = sink(false);
-    const none = createProgress(createLogger({ stream: quiet.stream }), quiet.stream);
+    const none = createProgress(createLogger({ stream: quiet.stream }), { stream: quiet.stream });
     none.phase('downloading', 1);
     none.done();
     none.finish();

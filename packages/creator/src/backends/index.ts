@@ -247,7 +247,21 @@ export async function lockFromPrefix(
 ): Promise<Lock> {
   const dir = join(prefix, 'conda-meta');
   const packages: LockedPackage[] = [];
-  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.json')).sort()) {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => n.endsWith('.json')).sort();
+  } catch (error) {
+    // It said it succeeded but made no environment: a wrong executable, not a bug of ours.
+    throw new PonchoError(
+      'ERR_BACKEND',
+      `the conda executable exited with status 0 but created no environment in ${prefix} (no conda-meta folder)`,
+      {
+        hint: 'Check that --conda-executable names conda, mamba or micromamba, or use --backend embedded.',
+        cause: error,
+      },
+    );
+  }
+  for (const name of names) {
     const r = JSON.parse(await readFile(join(dir, name), 'utf8')) as Record<string, unknown>;
     const url = String(r.url ?? '');
     const fileName = String(r.fn ?? url.split('/').pop() ?? name.replace(/\.json$/, '.conda'));

@@ -131,7 +131,9 @@ export async function installLock(
   const { pkgsDir, logger, signal } = resolved;
   // Relative paths are taken from the working directory: the prefix is baked into files.
   const prefix = resolve(prefixInput);
-  const progress = createProgress(logger);
+  const progress = createProgress(logger, {
+    intervalMs: Number(process.env.PONCHO_PROGRESS_INTERVAL_MS) || undefined,
+  });
   const packages = lock.packages;
   const extractLimit = Math.max(1, Math.min(4, availableParallelism()));
 

@@ -75,7 +75,6 @@ export async function appendHistory(
   const lines = [
     `==> ${timestamp(new Date())} <==`,
     `# cmd: ${command}`,
-    '# conda version: 24.1.0',
     ...packages.map((p) => `+${p.channel}/${p.subdir}::${packageStem(p.fileName)}`),
     `# update specs: [${requestedSpecs.map(pythonString).join(', ')}]`,
     '',

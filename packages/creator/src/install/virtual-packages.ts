@@ -5,6 +5,7 @@
  * defaults. Overridable like conda: CONDA_OVERRIDE_GLIBC, _LINUX, _OSX, _CUDA, _ARCHSPEC (an empty
  * value removes the package), or InstallerOptions.virtualPackages.
  */
+import { readFileSync } from 'node:fs';
 import { release } from 'node:os';
 import { PonchoError } from '@poncho/core/errors';
 import { archOf, hostPlatform } from './platform.js';
@@ -25,6 +26,32 @@ function hostGlibc(): string | undefined {
 
 function hostLinuxVersion(): string {
   return /^(\d+(?:\.\d+){0,3})/.exec(release())?.[1] ?? '0';
+}
+
+/**
+ * The x86-64 microarchitecture level of this CPU (x86_64_v2, _v3, _v4, as conda reports it in
+ * __archspec), from the flags in /proc/cpuinfo; undefined elsewhere (conda then reports the
+ * bare architecture, as we do).
+ */
+export function hostMicroarchitecture(cpuinfo = readCpuinfo()): string | undefined {
+  if (process.arch !== 'x64' || cpuinfo === undefined) return undefined;
+  const flags = new Set(/^flags\s*:\s*(.*)$/m.exec(cpuinfo)?.[1]?.split(/\s+/) ?? []);
+  const has = (list: string[]) => list.every((flag) => flags.has(flag));
+  // The x86-64 psABI levels (lzcnt is reported as abm).
+  const v2 = ['cx16', 'lahf_lm', 'popcnt', 'sse4_1', 'sse4_2', 'ssse3'];
+  const v3 = ['avx', 'avx2', 'bmi1', 'bmi2', 'f16c', 'fma', 'abm', 'movbe', 'xsave'];
+  const v4 = ['avx512f', 'avx512bw', 'avx512cd', 'avx512dq', 'avx512vl'];
+  if (!has(v2)) return 'x86_64';
+  if (!has(v3)) return 'x86_64_v2';
+  return has(v4) ? 'x86_64_v4' : 'x86_64_v3';
+}
+
+function readCpuinfo(): string | undefined {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 const OVERRIDES: Record<string, string> = {
@@ -54,7 +81,7 @@ export function detectVirtualPackages(
     if (glibc) add('__glibc', glibc);
   }
   if (os === 'osx') add('__osx', platform === 'osx-arm64' ? '11.0' : '10.15');
-  add('__archspec', '1', archOf(platform));
+  add('__archspec', '1', (onHost ? hostMicroarchitecture() : undefined) ?? archOf(platform));
 
   // Overrides: environment first, explicit options win.
   const apply = (name: string, value: string, source: string) => {
@@ -66,7 +93,8 @@ export function detectVirtualPackages(
       add('__archspec', '1', value);
       return;
     }
-    if (!/^[0-9A-Za-z._+]+$/.test(value)) {
+    // conda's overrides are versions: 2.17, 5.10.0, 12.4 (letters are no version conda reads).
+    if (!/^\d+(\.\d+)*$/.test(value)) {
       throw new PonchoError(
         'ERR_VIRTUAL_PACKAGE',
         `invalid version for ${name} in ${source}: "${value}"`,
