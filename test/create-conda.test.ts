@@ -21,7 +21,7 @@ import {
   serveChannel,
   writeRepodata,
 } from './channel/index.js';
-import { CREATE_BIN, runNodeCli } from './support/node-cli.js';
+import { CREATE_BIN, isolatedEnv, runNodeCli } from './support/node-cli.js';
 import { writeWheel } from './support/wheels.js';
 
 let channelDir: string;
@@ -48,18 +48,11 @@ async function machine(name: string): Promise<Machine> {
   const home = join(work, name);
   const cwd = join(home, 'checkout', 'project');
   await mkdir(cwd, { recursive: true });
-  await mkdir(join(home, 'tmp'));
   return {
     home,
     cwd,
-    env: {
-      PATH: process.env.PATH,
-      HOME: home,
-      XDG_CACHE_HOME: join(home, 'xdg'),
-      PONCHO_PKGS_DIR: join(home, 'pkgs'),
-      // The build folder's name is in .pyc files; every machine here uses the same one.
-      TMPDIR: join(work, 'shared-tmp'),
-    },
+    // The build folder's name is in .pyc files; every machine here uses the same TMPDIR.
+    env: isolatedEnv(home, join(work, 'shared-tmp')),
   };
 }
 

@@ -18,6 +18,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import { isolatedEnv } from './support/node-cli.js';
 import { writeWheel } from './support/wheels.js';
 
 const run = promisify(execFile);
@@ -78,13 +79,7 @@ beforeAll(async () => {
   served = await serveChannel(await ensureTestChannel());
   work = await mkdtemp(join(tmpdir(), 'poncho-create-'));
   await mkdir(join(work, 'tmp'));
-  env = {
-    PATH: process.env.PATH,
-    HOME: work,
-    XDG_CACHE_HOME: join(work, 'xdg'),
-    PONCHO_PKGS_DIR: join(work, 'pkgs'),
-    TMPDIR: join(work, 'tmp'),
-  };
+  env = isolatedEnv(work);
   // Files for the http data sections, and one URL that never answers (for SIGINT).
   const files = join(work, 'www');
   await mkdir(join(files, 'set'), { recursive: true });

@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
-import { ANALYZE_BIN, CREATE_BIN, runNodeCli } from './support/node-cli.js';
+import { ANALYZE_BIN, CREATE_BIN, isolatedEnv, runNodeCli } from './support/node-cli.js';
 
 const CREATE = CREATE_BIN;
 const ANALYZE = ANALYZE_BIN;
@@ -86,13 +86,7 @@ beforeAll(async () => {
   served = await serveChannel(await ensureTestChannel());
   work = await mkdtemp(join(tmpdir(), 'poncho-outputs-'));
   await mkdir(join(work, 'tmp'));
-  env = {
-    PATH: process.env.PATH,
-    HOME: work,
-    XDG_CACHE_HOME: join(work, 'xdg'),
-    PONCHO_PKGS_DIR: join(work, 'pkgs'),
-    TMPDIR: join(work, 'tmp'),
-  };
+  env = isolatedEnv(work);
   await writeFile(join(work, 'job.py'), 'import numpy\nimport yaml\n');
   await writeFile(
     join(work, 'spec.json'),

@@ -60,3 +60,17 @@ export function runNodeCli(
     child.on('close', (code) => done({ code, stdout: Buffer.concat(out), stderr }));
   });
 }
+
+/**
+ * The environment of a CLI run that touches nothing of the machine's user: home, caches and
+ * temporary files under `root` (TMPDIR: `root/tmp` unless given; the caller creates it).
+ */
+export function isolatedEnv(root: string, tmp = join(root, 'tmp')): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH,
+    HOME: root,
+    XDG_CACHE_HOME: join(root, 'xdg'),
+    PONCHO_PKGS_DIR: join(root, 'pkgs'),
+    TMPDIR: tmp,
+  };
+}
