@@ -11,6 +11,12 @@ import { runInEnvironment } from './run.js';
 export const VERSION = '0.1.0';
 
 export async function main(program: string): Promise<never> {
+  // A reader of our stderr (or stdout) that went away (`2>&1 | head -0`) must not end the run
+  // half-way: the write's EPIPE would be an uncaught error, killing the runner before the
+  // command starts and leaving its temporary folder behind. What cannot be said is dropped.
+  const ignore = () => {};
+  process.stderr.on('error', ignore);
+  process.stdout.on('error', ignore);
   const claim = LauncherClaim.take();
   return runCli(program, async (argv) => {
     try {

@@ -185,6 +185,8 @@ class EntryWriter {
   /** Folder mtimes, set at the end (creating files inside changes them). */
   private readonly dirTimes: Array<[string, Date]> = [];
   private openFd: number | undefined;
+  /** What mkdir and open take away from the modes; applied by hand where chmod is used. */
+  private readonly umask = process.umask();
 
   constructor(
     private readonly root: string,
@@ -306,7 +308,11 @@ class EntryWriter {
 
   private makeDir(path: string, mode: number): void {
     if (this.madeDirs.has(path)) {
-      if (mode !== 0o755) chmodSync(`${this.root}/${path}`, mode);
+      // The root (a `./` entry) and folders made before their own entry exist already: chmod,
+      // unlike mkdir, ignores the umask, and an archive's 0777 would leave the environment
+      // (a temporary folder too) writable by everyone. Masked as tar does.
+      const masked = mode & ~this.umask;
+      if (masked !== 0o755 || path === '') chmodSync(`${this.root}/${path}`, masked);
       return;
     }
     mkdirSync(`${this.root}/${path}`, { recursive: true, mode });

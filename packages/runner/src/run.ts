@@ -6,7 +6,7 @@
 
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
-import { ExitCode, PonchoError } from '@poncho/core/errors';
+import { ExitCode, errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import { createLogger, type Logger } from '@poncho/core/log';
 import { activatedEnv, activationScripts, commandLine } from './activate.js';
 import { type PreparedEnvironment, prepareEnvironment } from './environment.js';
@@ -95,10 +95,45 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
  * command itself could have returned), unless they carry a status of their own (124, 128+N).
  */
 function asRunnerFailure(error: unknown): unknown {
-  if (!(error instanceof PonchoError) || error.exitCode !== ExitCode.failure) return error;
+  if (!(error instanceof PonchoError)) return asEnvironmentFault(error);
+  if (error.exitCode !== ExitCode.failure) return error;
   return new PonchoError(error.code, error.message, {
     hint: error.hint,
     cause: error.cause,
+    exitCode: RunnerExitCode.environment,
+  });
+}
+
+/**
+ * The machine's faults (a full disk, a read-only or vanished folder, too many open files) are
+ * not bugs in the runner, wherever they surface: 125 with the path the system named, not 70.
+ */
+const ENVIRONMENT_ERRNOS = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'ENOENT',
+  'ENOTDIR',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+  'ENOMEM',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EXDEV',
+  'ESTALE',
+]);
+
+function asEnvironmentFault(error: unknown): unknown {
+  const code = errnoCode(error);
+  if (code === undefined || !ENVIRONMENT_ERRNOS.has(code)) return error;
+  const path = (error as NodeJS.ErrnoException).path;
+  const failure = fileError(error, path ?? '(unnamed)', 'file or folder');
+  return new PonchoError(failure.code, failure.message, {
+    hint: failure.hint,
+    cause: error,
     exitCode: RunnerExitCode.environment,
   });
 }
