@@ -271,15 +271,17 @@ describe('what the launcher leaves to the Node CLI', () => {
     expect(result.stderr).toContain('holds another environment');
   });
 
-  it('a fingerprint file the tarball itself carried is never trusted', async () => {
-    // A folder we unpacked, packed again with tar: it carries .poncho/fingerprint-SIZE. Made
-    // to match another tarball of that size, the launcher must still not take the folder for it.
+  it('a list of known tarball files the tarball itself carried is never trusted', async () => {
+    // A folder we unpacked, packed again with tar: it carries .poncho/tarballs/. Made to name
+    // another tarball file, the launcher must still not take the folder for it.
     const copy = join(work, 'repacked-src');
     await mkdir(copy, { recursive: true });
     execFileSync('tar', ['-xzf', tarball, '-C', copy]);
-    const target = await readFile(tarball); // the tarball the folder must not be taken for
-    const ends = Buffer.concat([target.subarray(0, 512), target.subarray(target.length - 64)]);
-    await writeFile(join(copy, '.poncho', `fingerprint-${target.length}`), ends);
+    const target = join(work, 'target.tar.gz'); // the tarball the folder must not be taken for
+    await copyFile(tarball, target);
+    const key = execFileSync('stat', ['-L', '-c', '%d-%i-%s-%.9Y', target], { encoding: 'utf8' });
+    await mkdir(join(copy, '.poncho', 'tarballs'), { recursive: true });
+    await writeFile(join(copy, '.poncho', 'tarballs', key.trim()), '');
     await writeFile(join(copy, 'repacked.txt'), 'not the same environment\n');
     const repacked = join(work, 'repacked.tar.gz');
     execFileSync('tar', ['-czf', repacked, '-C', copy, '.']);
@@ -287,27 +289,29 @@ describe('what the launcher leaves to the Node CLI', () => {
     expect((await runRunner(['-e', repacked, '-d', dir, 'true'], { env, bin: poncho })).code).toBe(
       0,
     );
-    const result = await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: poncho });
+    const result = await runRunner(['-e', target, '-d', dir, 'true'], { env, bin: poncho });
     expect(result.code).toBe(125);
     expect(result.stderr).toContain('holds another environment');
   });
 
-  it('a folder unpacked before the warm path existed (no fingerprint file) gets one', async () => {
-    const dir = join(work, 'older-runner');
-    expect(
-      (await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: RUNNER_BIN })).code,
-    ).toBe(0);
-    const size = (await readFile(tarball)).length;
-    await rm(join(dir, '.poncho', `fingerprint-${size}`));
+  it('a copy of the tarball (another file) is hashed once by Node, then runs warm', async () => {
+    const copy = join(work, 'copy-of-fixture.tar.gz');
+    await copyFile(tarball, copy);
     await rm(nodeLog, { force: true });
-    expect((await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: poncho })).code).toBe(
-      0,
-    );
+    for (let run = 0; run < 2; run++) {
+      const result = await runRunner(['-e', copy, '-d', ready, 'sh', '-c', 'echo $CONDA_PREFIX'], {
+        env,
+        bin: poncho,
+      });
+      expect([result.code, result.stdout]).toEqual([0, `${ready}\n`]);
+    }
     expect(await nodeStarts()).toBe(1);
-    expect((await runRunner(['-e', tarball, '-d', dir, 'true'], { env, bin: poncho })).code).toBe(
-      0,
-    );
-    expect(await nodeStarts()).toBe(1);
+    // Touched (a new mtime): it is checked again, and still matches.
+    const later = new Date(Date.now() + 5_000);
+    await utimes(copy, later, later);
+    const touched = await runRunner(['-e', copy, '-d', ready, 'true'], { env, bin: poncho });
+    expect(touched.code, touched.stderr).toBe(0);
+    expect(await nodeStarts()).toBe(2);
   });
 
   it('--debug, --help and a temporary folder', async () => {

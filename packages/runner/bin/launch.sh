@@ -5,9 +5,8 @@
 # Warm runs never start Node. When --unpack-to DIR already holds the environment of this
 # tarball, this script activates it and runs the command itself: a few milliseconds, where
 # starting Node costs 30-50 ms on a worker. "Holds the environment of this tarball" is what the
-# Node CLI checks too: DIR/.poncho/unpacked.json (written last) and the tarball's fingerprint
-# (its size, first 512 and last 64 bytes; see src/marker.ts), stored by the unpacking run as
-# DIR/.poncho/fingerprint-SIZE. Runs that find DIR being unpacked by another run wait here,
+# Node CLI checks too: DIR/.poncho/unpacked.json (written last) and this tarball file's entry in
+# DIR/.poncho/tarballs/, made once the file's digest matched the marker's (see src/marker.ts). Runs that find DIR being unpacked by another run wait here,
 # polling for it to be ready, instead of each starting Node; the first run to find DIR missing
 # claims its lock (the lock directory the Node CLI takes with proper-lockfile) before starting
 # Node, which takes the claim over, so that 16 runs started at once on a cold worker start Node
@@ -96,8 +95,6 @@ for arg do
 done
 [ -n "$environment" ] && [ -n "$dir" ] && [ -n "$command_word" ] || to_node "$@"
 [ -f "$environment" ] || to_node "$@"
-# cmp must not take the tarball's name for an option (or "-" for stdin).
-case $environment in -*) environment=./$environment ;; esac
 
 # DIR as an absolute path, exactly as the Node CLI resolves it (path.resolve: against the
 # physical working directory); paths this script would have to normalize further, or that
@@ -125,16 +122,14 @@ wait_budget_ms=$((${lock_wait:-300} * 1000))
 # Past this, waiting is left to the Node CLI, which also takes over locks whose owner died.
 [ "$wait_budget_ms" -le 2000 ] || wait_budget_ms=2000
 
-# True when DIR holds the complete environment of this very tarball. (Without GNU cmp's -n,
-# never: the Node CLI decides.)
+# True when DIR holds the complete environment of this very tarball file: the Node CLI, after
+# checking the file's digest against the marker's, records the file's identity (device, inode,
+# size, mtime to the nanosecond) in DIR/.poncho/tarballs/ (see src/marker.ts). One `stat`, no
+# reading of the tarball. (Without GNU stat, never: the Node CLI decides.)
 environment_ready() {
   [ -f "$prefix/.poncho/unpacked.json" ] || return 1
-  size=$(wc -c <"$environment") || return 1
-  size=$((size))
-  fingerprint=$prefix/.poncho/fingerprint-$size
-  [ "$size" -ge 576 ] && [ -f "$fingerprint" ] &&
-    cmp -s -n 512 "$environment" "$fingerprint" 2>/dev/null &&
-    cmp -s -n 64 "$environment" "$fingerprint" "$((size - 64))" 512 2>/dev/null
+  key=$(stat -L -c %d-%i-%s-%.9Y -- "$environment" 2>/dev/null) || return 1
+  [ -f "$prefix/.poncho/tarballs/$key" ]
 }
 
 # True when this script can run the command as the Node CLI would: the caller's stdin is open
