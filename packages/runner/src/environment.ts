@@ -118,7 +118,7 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
     });
     unpacked = state.kind === 'ours' && state.marker.pid === process.pid;
   }
-  checkFolder(state, dir, source, log);
+  checkFolder(state, dir, log);
   if (state.kind === 'ours') await checkTarball(state.marker, dir, source, identity, request);
   return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
 }
@@ -166,7 +166,7 @@ async function checkTarball(
 }
 
 /** Decides whether a complete-looking folder may be used for `source`. */
-function checkFolder(state: FolderState, dir: string, source: string, log: Logger): void {
+function checkFolder(state: FolderState, dir: string, log: Logger): void {
   switch (state.kind) {
     case 'ours':
       log.debug(`using ${dir}, unpacked from ${state.marker.source} at ${state.marker.unpackedAt}`);

@@ -24,14 +24,13 @@ import { uniqueSuffix, writeFileAtomic } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
 import { keepLockFresh } from './launcher-claim.js';
-import { digestTarball } from './tarball-digest.js';
 import {
   type FolderState,
   inspectFolder,
   isComplete,
+  JOURNAL_PATH,
   KNOWN_TARBALLS_DIR,
   knownTarballPath,
-  JOURNAL_PATH,
   LOCK_STALE_MS,
   lockPathFor,
   MARKER_PATH,
@@ -40,6 +39,7 @@ import {
   type TarballIdentity,
   type UnpackedMarker,
 } from './marker.js';
+import { digestTarball } from './tarball-digest.js';
 
 /** A lock not refreshed for this long belongs to a dead run and is taken over. */
 export const STALE_MS = LOCK_STALE_MS;
