@@ -28,6 +28,8 @@ export interface EnvironmentRequest {
   unpackTo?: string | undefined;
   /** How long to wait for another run unpacking into `unpackTo`. */
   waitForLockSeconds: number;
+  /** Part of that wait already spent (by bin/launch.sh, before it started this run). */
+  waitedMs?: number | undefined;
   signal?: AbortSignal;
   log: Logger;
   /**
@@ -56,6 +58,7 @@ export async function prepareEnvironment(
     return await prepare(request);
   } finally {
     request.claim?.release(); // unless unpackToFolder took it over
+    request.claim?.wakeWaiters(); // the runs waiting in the launcher find the folder ready
   }
 }
 
@@ -96,7 +99,8 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
   const identity = tarballIdentity(source);
   let state = await inspectFolder(dir);
   let unpacked = false;
-  const deadline = Date.now() + request.waitForLockSeconds * 1000;
+  const deadline =
+    Date.now() + Math.max(0, request.waitForLockSeconds * 1000 - (request.waitedMs ?? 0));
   // The launcher claimed this folder's lock: this run unpacks, it has nobody to wait for.
   const claim = request.claim?.lockPath === lockPathFor(dir) ? request.claim : undefined;
   if (

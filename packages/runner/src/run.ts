@@ -26,6 +26,13 @@ export interface RunOptions {
   log?: Logger;
   /** The lock of `unpackTo` that bin/launch.sh claimed before starting the CLI. */
   claim?: LauncherClaim | undefined;
+  /** Time already spent waiting for the lock (by bin/launch.sh): it counts against the wait. */
+  waitedMs?: number;
+  /**
+   * SIGINT was ignored when the run started (`cmd &` in a script): the runner ignores it and
+   * the command starts with it ignored, as sh and Python keep it.
+   */
+  ignoreSigint?: boolean;
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -60,7 +67,12 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       ),
     );
   };
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  const signals = options.ignoreSigint
+    ? FORWARDED_SIGNALS.filter((signal) => signal !== 'SIGINT')
+    : FORWARDED_SIGNALS;
+  const ignore = () => {};
+  if (options.ignoreSigint) process.on('SIGINT', ignore);
+  for (const signal of signals) process.on(signal, onSignal);
 
   let prepared: PreparedEnvironment | undefined;
   try {
@@ -68,6 +80,7 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       environment: options.environment,
       unpackTo: options.unpackTo,
       waitForLockSeconds: options.waitForLockSeconds ?? 300,
+      waitedMs: options.waitedMs,
       signal: controller.signal,
       log,
       claim: options.claim,
@@ -75,7 +88,9 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       throw asRunnerFailure(error);
     });
     const scripts = await activationScripts(prepared.prefix);
-    const { file, args } = commandLine(scripts, options.command);
+    const { file, args } = commandLine(scripts, options.command, {
+      ignoreSigint: options.ignoreSigint === true,
+    });
     log.debug(
       `running ${JSON.stringify(options.command)} in ${prepared.prefix}${scripts.length ? ` after ${scripts.length} activation script(s)` : ''}`,
     );
@@ -85,7 +100,8 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
     log.debug(`command exited with status ${status}`);
     return status;
   } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off('SIGINT', ignore);
     await prepared?.dispose();
   }
 }
