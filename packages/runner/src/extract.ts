@@ -202,7 +202,7 @@ class EntryWriter implements TarSink {
   private readonly rootBytes: Buffer;
 
   constructor(
-    private readonly root: string,
+    root: string,
     tarball: string,
   ) {
     this.guard = new EntryGuard(tarball);
