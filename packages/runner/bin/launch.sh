@@ -291,7 +291,10 @@ now_ms() {
 # Returns when another run holds the claim; starts Node without one when descriptor 8 is taken.
 claim_and_start_node() {
   { true >&8; } 2>/dev/null && to_node "$@"
-  { command exec 8>>"$wake"; } 2>/dev/null || to_node "$@"
+  # (DIR's parent is made when missing, as the Node CLI would.)
+  { command exec 8>>"$wake"; } 2>/dev/null ||
+    { mkdir -p -- "${lock%/*}" 2>/dev/null && { command exec 8>>"$wake"; } 2>/dev/null; } ||
+    to_node "$@"
   if flock -x -n 8 2>/dev/null; then
     PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8
     export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD
