@@ -329,8 +329,8 @@ describe('what the launcher leaves to the Node CLI', () => {
 });
 
 describe('a cold folder', () => {
-  it('16 runs at once: one unpacks, Node starts far fewer than 16 times, all succeed', async () => {
-    const dir = join(work, 'cold-16');
+  it('16 runs at once: one unpacks, Node starts once, all succeed (the parent missing too)', async () => {
+    const dir = join(work, 'new-parent', 'cold-16');
     const runs = Array.from({ length: 16 }, (_, i) =>
       runRunner(['-e', tarball, '-d', dir, 'sh', '-c', `echo run-${i}`], { env, bin: poncho }),
     );
@@ -344,7 +344,7 @@ describe('a cold folder', () => {
     // The claim makes it one: the others sleep on the claimer's wake file (flock) and wake to
     // a ready folder. Without the claim all 16 start Node.
     expect(await nodeStarts()).toBe(1);
-    expect(existsSync(join(work, '.cold-16.poncho-lock'))).toBe(false);
+    expect(existsSync(join(work, 'new-parent', '.cold-16.poncho-lock'))).toBe(false);
   });
 
   it('a claim left by a killed launcher is taken over once stale', async () => {
