@@ -186,6 +186,20 @@ describe('an unusable TMPDIR: 125 naming the folder, never "a bug in poncho"', (
     unmount(readOnly);
   });
 
+  it.skipIf(!canMount)('a read-only --unpack-to parent: 125 naming it (needs root)', async () => {
+    const readOnly = await mountTmpfs('ro-parent', 'ro,size=1m');
+    for (const [, bin] of BINS) {
+      const result = await runRunner(['-e', tarball, '-d', join(readOnly, 'env'), 'true'], {
+        env,
+        bin,
+      });
+      expect(result.code, result.stderr).toBe(125);
+      expect(result.stderr).toContain(readOnly);
+      expect(result.stderr).toMatch(/read-only/);
+    }
+    unmount(readOnly);
+  });
+
   it.skipIf(!isRoot)('not writable by the user (run as nobody; needs root)', async () => {
     const closed = join(work, 'closed-tmp');
     await mkdir(closed, { mode: 0o555 });
