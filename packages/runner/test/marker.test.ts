@@ -61,6 +61,17 @@ describe('inspectFolder', () => {
       marker: { digest: 'f' },
     });
 
+    // An older runner's marker: a weak fingerprint, no digest (refused by the caller).
+    await mkdir(join(dir, 'older', '.poncho'), { recursive: true });
+    await writeFile(
+      join(dir, 'older', MARKER_PATH),
+      JSON.stringify({ markerVersion: 1, fingerprint: 'v2:1:x:y', source: '/t/env.tar' }),
+    );
+    expect(await inspectFolder(join(dir, 'older'))).toEqual({
+      kind: 'older',
+      source: '/t/env.tar',
+    });
+
     await mkdir(join(dir, 'reference'));
     await writeFile(join(dir, 'reference', '.poncho_package_run_expanded'), 'date');
     expect(await inspectFolder(join(dir, 'reference'))).toEqual({
