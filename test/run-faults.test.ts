@@ -76,7 +76,7 @@ function tarHeader(
   type: string,
   size: number,
   mode: number,
-  linkname = Buffer.alloc(0),
+  linkname: Buffer = Buffer.alloc(0),
 ): Buffer {
   const header = Buffer.alloc(512);
   name.copy(header, 0, 0, 100);
