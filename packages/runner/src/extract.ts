@@ -201,10 +201,7 @@ class EntryWriter implements TarSink {
   private readonly umask = process.umask();
   private readonly rootBytes: Buffer;
 
-  constructor(
-    root: string,
-    tarball: string,
-  ) {
+  constructor(root: string, tarball: string) {
     this.guard = new EntryGuard(tarball);
     this.rootBytes = Buffer.from(root);
   }
