@@ -5,14 +5,15 @@
 # Warm runs never start Node. When --unpack-to DIR already holds the environment of this
 # tarball, this script activates it and runs the command itself: a few milliseconds, where
 # starting Node costs 30-50 ms on a worker. "Holds the environment of this tarball" is what the
-# Node CLI checks too: DIR/.poncho/unpacked.json (written last) and the tarball's fingerprint
-# (its size, first 512 and last 64 bytes; see src/marker.ts), stored by the unpacking run as
-# DIR/.poncho/fingerprint-SIZE. Runs that find DIR being unpacked by another run wait here,
-# polling for it to be ready, instead of each starting Node; the first run to find DIR missing
-# claims its lock (the lock directory the Node CLI takes with proper-lockfile) before starting
-# Node, which takes the claim over, so that 16 runs started at once on a cold worker start Node
-# once. Anything else (unpacking, a temporary folder, an environment folder, --debug, --help,
-# errors, unusual options or paths) goes to the Node CLI, which decides everything the same way.
+# Node CLI checks too: DIR/.poncho/unpacked.json (written last) and this tarball file's entry in
+# DIR/.poncho/tarballs/, made once the file's digest matched the marker's (see src/marker.ts).
+# Runs that find DIR being unpacked by another run wait here instead of each starting Node:
+# they sleep on the unpacking run's wake lock (flock(1) on the lock directory) for up to -w
+# seconds. The first run to find DIR missing claims its lock (the lock directory the Node CLI
+# takes with proper-lockfile) and starts Node as its child, which takes the claim over, so that
+# 16 runs started at once on a cold worker start Node once. Anything else (a temporary folder,
+# an environment folder, --debug, --help, errors, unusual options or paths) goes to the Node
+# CLI, which decides everything the same way.
 #
 # The command runs as this script's child, as in the Node CLI: its exit status is the command's
 # (128+N when it dies from signal N), SIGINT, SIGTERM and SIGHUP sent to this script are passed
@@ -30,7 +31,7 @@ esac
 # that whole certificate bundle before running any JavaScript (about 50 ms), and the runner
 # makes no TLS connections. The value is parked in PONCHO_NODE_EXTRA_CA_CERTS, and the runner
 # hands it back to the command it runs.
-to_node() {
+node_script() {
   self=$0
   while [ -L "$self" ]; do
     link=$(readlink "$self")
@@ -48,11 +49,37 @@ to_node() {
     export PONCHO_NODE_EXTRA_CA_CERTS
     unset NODE_EXTRA_CA_CERTS
   fi
-  exec node "$here/$cli" "$@"
+  node_script=$here/$cli
 }
 
-# The lock claim is this script's message to the Node CLI it starts; never trust one inherited.
-unset PONCHO_RUN_CLAIMED_LOCK
+to_node() {
+  node_script
+  # What this script already waited counts against -w (src/launcher-claim.ts).
+  if [ "${waited_ms:-0}" -gt 0 ]; then
+    PONCHO_RUN_WAITED_MS=$waited_ms
+    export PONCHO_RUN_WAITED_MS
+  fi
+  exec node "$node_script" "$@"
+}
+
+# These variables are this script's messages to the Node CLI it starts; never trust inherited ones.
+unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_WAITED_MS PONCHO_RUN_SIGINT_IGNORED
+
+# Was SIGINT ignored when this script started (`cmd &` in a script)? Then it stays ignored, for
+# the command too, as sh and Python keep it. A shell cannot trap a signal ignored on entry, so
+# a trap that does not run on `kill -INT $$` tells. The Node CLI, which resets every signal
+# when it starts, is told in PONCHO_RUN_SIGINT_IGNORED.
+sigint_seen=
+trap 'sigint_seen=1' INT
+kill -INT $$
+if [ -n "$sigint_seen" ]; then
+  trap - INT
+  sigint_ignored=
+else
+  sigint_ignored=1
+  PONCHO_RUN_SIGINT_IGNORED=1
+  export PONCHO_RUN_SIGINT_IGNORED
+fi
 [ -z "${PONCHO_DEBUG:-}" ] || to_node "$@"
 
 # The command line, read without consuming it (the Node CLI may still need all of it). Only the
@@ -96,8 +123,6 @@ for arg do
 done
 [ -n "$environment" ] && [ -n "$dir" ] && [ -n "$command_word" ] || to_node "$@"
 [ -f "$environment" ] || to_node "$@"
-# cmp must not take the tarball's name for an option (or "-" for stdin).
-case $environment in -*) environment=./$environment ;; esac
 
 # DIR as an absolute path, exactly as the Node CLI resolves it (path.resolve: against the
 # physical working directory); paths this script would have to normalize further, or that
@@ -122,19 +147,15 @@ case ${lock_wait:-300} in
   *[!0-9]* | 0?* | ??????*) to_node "$@" ;;
 esac
 wait_budget_ms=$((${lock_wait:-300} * 1000))
-# Past this, waiting is left to the Node CLI, which also takes over locks whose owner died.
-[ "$wait_budget_ms" -le 2000 ] || wait_budget_ms=2000
 
-# True when DIR holds the complete environment of this very tarball. (Without GNU cmp's -n,
-# never: the Node CLI decides.)
+# True when DIR holds the complete environment of this very tarball file: the Node CLI, after
+# checking the file's digest against the marker's, records the file's identity (device, inode,
+# size, mtime to the nanosecond) in DIR/.poncho/tarballs/ (see src/marker.ts). One `stat`, no
+# reading of the tarball. (Without GNU stat, never: the Node CLI decides.)
 environment_ready() {
   [ -f "$prefix/.poncho/unpacked.json" ] || return 1
-  size=$(wc -c <"$environment") || return 1
-  size=$((size))
-  fingerprint=$prefix/.poncho/fingerprint-$size
-  [ "$size" -ge 576 ] && [ -f "$fingerprint" ] &&
-    cmp -s -n 512 "$environment" "$fingerprint" 2>/dev/null &&
-    cmp -s -n 64 "$environment" "$fingerprint" "$((size - 64))" 512 2>/dev/null
+  key=$(stat -L -c %d-%i-%s-%.9Y -- "$environment" 2>/dev/null) || return 1
+  [ -f "$prefix/.poncho/tarballs/$key" ]
 }
 
 # True when this script can run the command as the Node CLI would: the caller's stdin is open
@@ -205,18 +226,38 @@ run_in_environment() {
   }
   trap 'forward TERM' TERM
   trap 'forward HUP' HUP
+  trap_interrupt
+  exec 9<&0
+  # env gives the child back the SIGINT and SIGQUIT that sh ignores in a background command;
+  # the activation scripts then run in a shell of their own, as in the Node CLI.
+  env --default-signal="$restored_signals" /bin/sh -c "$program" sh "$@" 0<&9 9<&- &
+  child=$!
+  exec 9<&-
+  wait_for_child
+  exit "$status"
+}
+
+# Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
+# SIGINT back: every run goes to the Node CLI.
+env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
+
+# The signals the command gets back to their default action: sh ignores SIGINT and SIGQUIT in
+# a background child; SIGINT stays ignored when it was on entry.
+if [ -n "$sigint_ignored" ]; then restored_signals=QUIT; else restored_signals=INT,QUIT; fi
+
+# SIGINT: passed on to the child, except on a terminal, where Ctrl-C reaches it by itself (and
+# when it was ignored on entry: a shell cannot trap it then).
+trap_interrupt() {
+  [ -z "$sigint_ignored" ] || return 0
   if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then
-    # Ctrl-C reaches the command from the terminal already.
     trap 'caught=1; [ -n "$child" ] || pending=INT' INT
   else
     trap 'forward INT' INT
   fi
-  exec 9<&0
-  # env gives the child back the SIGINT and SIGQUIT that sh ignores in a background command;
-  # the activation scripts then run in a shell of their own, as in the Node CLI.
-  env --default-signal=INT,QUIT /bin/sh -c "$program" sh "$@" 0<&9 9<&- &
-  child=$!
-  exec 9<&-
+}
+
+# Waits for the child, passing signals on, and exits with its status.
+wait_for_child() {
   [ -z "$pending" ] || kill "-$pending" "$child" 2>/dev/null
   while :; do
     caught=
@@ -226,34 +267,89 @@ run_in_environment() {
     if [ -n "$caught" ] && kill -0 "$child" 2>/dev/null; then continue; fi
     break
   done
-  exit "$status"
 }
 
-# Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
-# SIGINT back: every run goes to the Node CLI.
-env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
+# Milliseconds since boot, from /proc/uptime (no fork); empty where there is none.
+now_ms() {
+  now= up= idle=
+  read -r up idle </proc/uptime 2>/dev/null || return 0
+  case $up in
+    *.??) ;;
+    *) return 0 ;;
+  esac
+  now=${up%.*}${up#*.}
+  now=${now#"${now%%[!0]*}"}
+  now=$((${now:-0} * 10))
+}
+
+# The first run to find DIR missing claims it and starts the Node CLI, which unpacks: the claim
+# is an exclusive flock(1) on DIR's wake file (.DIR.poncho-wake, beside DIR), held on descriptor
+# 8, which Node inherits and closes once the environment is ready (or the run failed). The runs
+# that find it held sleep on it (sleep_on_wake_lock) and wake at once. The kernel lets go of a
+# flock when its holder dies, however early: a run stopped before Node has signal handlers
+# leaves nothing behind (Node makes the lock directory itself, with its handlers in place).
+# Returns when another run holds the claim; starts Node without one when descriptor 8 is taken.
+claim_and_start_node() {
+  { true >&8; } 2>/dev/null && to_node "$@"
+  # (DIR's parent is made when missing, as the Node CLI would.)
+  { command exec 8>>"$wake"; } 2>/dev/null ||
+    { mkdir -p -- "${lock%/*}" 2>/dev/null && { command exec 8>>"$wake"; } 2>/dev/null; } ||
+    to_node "$@"
+  if flock -x -n 8 2>/dev/null; then
+    PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8
+    export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD
+    to_node "$@"
+  fi
+  exec 8>&-
+}
+
+# Sleeps until the run unpacking into DIR lets go of the wake file, or for at most $1 ms. False
+# at once when no run holds it (an unpacker started without this script, a file system without
+# flock, no flock(1)): the caller polls instead.
+sleep_on_wake_lock() {
+  [ -n "$started_ms" ] || return 1 # without a clock, the wait could not be counted
+  [ -f "$wake" ] || return 1
+  flock -s -n "$wake" true 2>/dev/null
+  [ $? = 1 ] || return 1
+  seconds=$(($1 / 1000)) fraction=$(($1 % 1000))
+  case $fraction in ?) fraction=00$fraction ;; ??) fraction=0$fraction ;; esac
+  flock -s -w "$seconds.$fraction" "$wake" true 2>/dev/null
+  return 0
+}
 
 lock=${prefix%/*}/.${prefix##*/}.poncho-lock
 [ -n "${prefix%/*}" ] || lock=/.${prefix##*/}.poncho-lock
-waited_ms=0
-pause_ms=5
+wake=${lock%-lock}-wake
+waited_ms=0 polled_ms=0 pause_ms=5
+now_ms
+started_ms=$now
 while :; do
   if environment_ready; then run_in_environment "$@"; fi
-  # A missing DIR: claim its lock, or wait for the run that holds it.
-  if [ ! -d "$lock" ] && [ ! -e "$prefix" ] && [ ! -L "$prefix" ] && mkdir "$lock" 2>/dev/null; then
-    PONCHO_RUN_CLAIMED_LOCK=$lock
-    export PONCHO_RUN_CLAIMED_LOCK
-    to_node "$@"
+  # A missing DIR: claim it, or wait for the run that did.
+  if [ ! -d "$lock" ] && [ ! -e "$prefix" ] && [ ! -L "$prefix" ]; then
+    claim_and_start_node "$@"
   fi
-  # Not ready and nobody unpacking (or waited long enough): the Node CLI decides.
-  [ -d "$lock" ] && [ "$waited_ms" -lt "$wait_budget_ms" ] || to_node "$@"
-  case $pause_ms in
-    5) seconds=0.005 next=10 ;;
-    10) seconds=0.01 next=20 ;;
-    20) seconds=0.02 next=40 ;;
-    *) seconds=0.05 next=50 ;;
-  esac
-  sleep "$seconds" 2>/dev/null || to_node "$@"
-  waited_ms=$((waited_ms + pause_ms))
-  pause_ms=$next
+  [ "$waited_ms" -lt "$wait_budget_ms" ] || to_node "$@"
+  if ! sleep_on_wake_lock $((wait_budget_ms - waited_ms)); then
+    # Not ready and nobody unpacking: the Node CLI decides.
+    [ -d "$lock" ] || to_node "$@"
+    # Nothing to sleep on: poll, for 2 s at most; then the Node CLI waits (it also takes over
+    # the lock of a run that died).
+    [ "$polled_ms" -lt 2000 ] || to_node "$@"
+    case $pause_ms in
+      5) seconds=0.005 next=10 ;;
+      10) seconds=0.01 next=20 ;;
+      20) seconds=0.02 next=40 ;;
+      *) seconds=0.05 next=50 ;;
+    esac
+    sleep "$seconds" 2>/dev/null || to_node "$@"
+    polled_ms=$((polled_ms + pause_ms))
+    pause_ms=$next
+  fi
+  now_ms
+  if [ -n "$now" ] && [ -n "$started_ms" ]; then
+    waited_ms=$((now - started_ms))
+  else
+    waited_ms=$polled_ms
+  fi
 done

@@ -48,14 +48,21 @@ export async function activationScripts(prefix: string): Promise<string[]> {
     .map((name) => join(dir, name));
 }
 
-/** The program and arguments to spawn for `command` after sourcing `scripts`. */
+/**
+ * The program and arguments to spawn for `command` after sourcing `scripts`. With
+ * `ignoreSigint`, through sh too: a spawned child gets every signal back to its default
+ * (libuv), and only `trap '' INT` before the exec keeps SIGINT ignored in the command.
+ */
 export function commandLine(
   scripts: string[],
   command: string[],
+  options: { ignoreSigint?: boolean } = {},
 ): { file: string; args: string[] } {
-  if (scripts.length === 0) return { file: command[0] as string, args: command.slice(1) };
-  const sources = scripts.map((script) => `. ${shellQuote(script)}`).join('; ');
-  return { file: '/bin/sh', args: ['-c', `${sources}; exec "$@"`, 'sh', ...command] };
+  if (scripts.length === 0 && !options.ignoreSigint)
+    return { file: command[0] as string, args: command.slice(1) };
+  const steps = scripts.map((script) => `. ${shellQuote(script)}`);
+  if (options.ignoreSigint) steps.unshift(`trap '' INT`);
+  return { file: '/bin/sh', args: ['-c', `${steps.join('; ')}; exec "$@"`, 'sh', ...command] };
 }
 
 /** A POSIX shell single-quoted word. */

@@ -3,8 +3,8 @@
  * as ENV, or an --unpack-to folder already complete — touches a few files and loads nothing
  * else; everything about unpacking is imported only when needed.
  */
-import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
@@ -12,8 +12,12 @@ import type { LauncherClaim } from './launcher-claim.js';
 import {
   type FolderState,
   inspectFolder,
+  isComplete,
+  knownTarballPath,
   lockPathFor,
+  type TarballIdentity,
   tarballIdentity,
+  type UnpackedMarker,
   waitForPeer,
 } from './marker.js';
 
@@ -24,6 +28,8 @@ export interface EnvironmentRequest {
   unpackTo?: string | undefined;
   /** How long to wait for another run unpacking into `unpackTo`. */
   waitForLockSeconds: number;
+  /** Part of that wait already spent (by bin/launch.sh, before it started this run). */
+  waitedMs?: number | undefined;
   signal?: AbortSignal;
   log: Logger;
   /**
@@ -52,6 +58,7 @@ export async function prepareEnvironment(
     return await prepare(request);
   } finally {
     request.claim?.release(); // unless unpackToFolder took it over
+    request.claim?.wakeWaiters(); // the runs waiting in the launcher find the folder ready
   }
 }
 
@@ -89,10 +96,11 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
   }
 
   const dir = resolve(request.unpackTo);
-  const identity = await tarballIdentity(source);
+  const identity = tarballIdentity(source);
   let state = await inspectFolder(dir);
   let unpacked = false;
-  const deadline = Date.now() + request.waitForLockSeconds * 1000;
+  const deadline =
+    Date.now() + Math.max(0, request.waitForLockSeconds * 1000 - (request.waitedMs ?? 0));
   // The launcher claimed this folder's lock: this run unpacks, it has nobody to wait for.
   const claim = request.claim?.lockPath === lockPathFor(dir) ? request.claim : undefined;
   if (
@@ -102,7 +110,7 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
     // Another run is unpacking: wait for it cheaply before loading the unpacking code.
     state = (await waitForPeer(dir, deadline, request.signal)) ?? state;
   }
-  if (state.kind !== 'ours' && state.kind !== 'reference' && state.kind !== 'foreign') {
+  if (!isComplete(state) && state.kind !== 'foreign') {
     const { unpackToFolder } = await import('./unpack-folder.js');
     state = await unpackToFolder(source, dir, {
       waitForLockSeconds: request.waitForLockSeconds,
@@ -114,44 +122,68 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
     });
     unpacked = state.kind === 'ours' && state.marker.pid === process.pid;
   }
-  checkFolder(state, dir, source, identity.fingerprint, log);
-  if (
-    state.kind === 'ours' &&
-    identity.endsFile &&
-    !existsSync(join(dir, identity.endsFile.path))
-  ) {
-    // Unpacked by a runner older than the launcher's warm path: give the next runs that path.
-    // (Best effort: the folder may be read-only, and the run goes on either way.)
-    const { writeFileAtomic } = await import('@poncho/core/fs');
-    await writeFileAtomic(join(dir, identity.endsFile.path), identity.endsFile.bytes).catch(
-      () => {},
-    );
-  }
+  checkFolder(state, dir, log);
+  if (state.kind === 'ours') await checkTarball(state.marker, dir, source, identity, request);
   return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
 }
 
-/** Decides whether a complete-looking folder may be used for `source`. */
-function checkFolder(
-  state: FolderState,
+/**
+ * Whether the folder unpacked from `marker`'s tarball may serve `source`: yes at once when this
+ * very file was checked before (its entry in KNOWN_TARBALLS_DIR, which the launcher tests too);
+ * otherwise the file is hashed and compared with the marker's digest, and a match is recorded
+ * for the next runs (best effort: the folder may be read-only, and the run goes on either way).
+ */
+async function checkTarball(
+  marker: UnpackedMarker,
   dir: string,
   source: string,
-  fingerprint: string,
-  log: Logger,
-): void {
+  identity: TarballIdentity,
+  request: EnvironmentRequest,
+): Promise<void> {
+  const known = knownTarballPath(dir, identity);
+  if (existsSync(known)) return;
+  request.log.debug(`checking that ${source} is the tarball ${dir} was unpacked from`);
+  const { digestTarball } = await import('./tarball-digest.js');
+  let digest: string;
+  try {
+    digest = await digestTarball(source, request.signal);
+  } catch (error) {
+    request.signal?.throwIfAborted();
+    throw fileError(error, source, 'environment tarball');
+  }
+  if (digest !== marker.digest) {
+    throw new PonchoError(
+      'ERR_UNPACK_DIR_OTHER_ENV',
+      `--unpack-to ${dir} holds another environment (unpacked from ${marker.source} at ${marker.unpackedAt}), not ${source}`,
+      {
+        hint: `Use a different --unpack-to folder per environment, or remove ${dir} to unpack ${source} there.`,
+        exitCode: RunnerExitCode.environment,
+      },
+    );
+  }
+  try {
+    mkdirSync(dirname(known), { recursive: true });
+    writeFileSync(known, '');
+  } catch {
+    // A read-only folder: the next run hashes the tarball again.
+  }
+}
+
+/** Decides whether a complete-looking folder may be used for `source`. */
+function checkFolder(state: FolderState, dir: string, log: Logger): void {
   switch (state.kind) {
     case 'ours':
-      if (state.marker.fingerprint !== fingerprint) {
-        throw new PonchoError(
-          'ERR_UNPACK_DIR_OTHER_ENV',
-          `--unpack-to ${dir} holds another environment (unpacked from ${state.marker.source} at ${state.marker.unpackedAt}), not ${source}`,
-          {
-            hint: `Use a different --unpack-to folder per environment, or remove ${dir} to unpack ${source} there.`,
-            exitCode: RunnerExitCode.environment,
-          },
-        );
-      }
       log.debug(`using ${dir}, unpacked from ${state.marker.source} at ${state.marker.unpackedAt}`);
       return;
+    case 'older':
+      throw new PonchoError(
+        'ERR_UNPACK_DIR_OLDER',
+        `--unpack-to ${dir} was unpacked (from ${state.source}) by an older poncho_package_run, which recorded no digest of its tarball: it cannot be told apart from another environment`,
+        {
+          hint: `Remove ${dir} (it is unpacked again by the next run), or use another --unpack-to folder.`,
+          exitCode: RunnerExitCode.environment,
+        },
+      );
     case 'reference':
       log.debug(`using ${dir}, unpacked by the reference python_package_run (${state.markerFile})`);
       return;

@@ -18,8 +18,10 @@ import {
   createReadStream,
   futimesSync,
   linkSync,
+  lstatSync,
   mkdirSync,
   openSync,
+  realpathSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
@@ -28,17 +30,12 @@ import {
 import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import {
-  ArchiveEntryGuard,
-  findEscapingSymlink,
-  normalizeArchivePath,
-} from '@poncho/core/archive-paths';
+import { ArchiveEntryGuard, normalizeArchivePath } from '@poncho/core/archive-paths';
 import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { Parser } from 'tar/parse';
-import type { ReadEntry } from 'tar/read-entry';
 import { blockedGunzipStream } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
+import { type TarEntry, TarReader, type TarSink } from './tar-reader.js';
 
 /** 'blocked-gzip': the framing poncho_package_create writes (@poncho/core/blocked-gzip). */
 export type Compression = 'blocked-gzip' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'none';
@@ -91,10 +88,10 @@ export interface ExtractOptions {
 /**
  * Extracts `tarball` into the existing empty folder `dest`, which no one else writes to.
  *
- * node-tar parses the archive (every header format, pax, long names, damage detection); the
- * files are written here with synchronous calls, which on a worker is about three times less
- * CPU than node-tar's own asynchronous writer (measured: 753 files, 20 MB), and the checks
- * of EntryGuard decide before anything is written.
+ * tar-reader.ts parses the archive (ustar, GNU and pax headers, names kept as bytes, damage
+ * detection); the files are written here with synchronous calls, which on a worker is about
+ * three times less CPU than node-tar's asynchronous writer (measured: 753 files, 20 MB), and
+ * the checks of EntryGuard decide before anything is written.
  */
 export async function extractTarball(
   tarball: string,
@@ -103,7 +100,7 @@ export async function extractTarball(
 ): Promise<void> {
   const compression = await detectCompression(tarball);
   const writer = new EntryWriter(dest, tarball);
-  const parser = new Parser({ strict: true });
+  const reader = new TarReader(writer);
   // Ours inflates in parallel, reading the file itself; the rest is one stream from the file.
   const source =
     compression === 'blocked-gzip'
@@ -138,11 +135,23 @@ export async function extractTarball(
         reject(error);
       };
       writer.onError = fail;
-      parser.on('entry', (entry: ReadEntry) => writer.write(entry));
       for (const stream of streams) stream.on('error', fail);
-      parser.on('error', fail);
-      parser.on('close', () => {
+      data.on('data', (chunk: Buffer) => {
         if (settled) return;
+        try {
+          reader.write(chunk);
+        } catch (error) {
+          fail(error);
+        }
+      });
+      data.on('end', () => {
+        if (settled) return;
+        try {
+          reader.finish();
+        } catch (error) {
+          fail(error);
+          return;
+        }
         settled = true;
         resolve();
       });
@@ -152,7 +161,6 @@ export async function extractTarball(
           once: true,
         });
       }
-      data.pipe(parser);
     });
     if (decompressor) await decompressorExit(decompressor, compression);
   } catch (error) {
@@ -176,34 +184,62 @@ export async function extractTarball(
   await writer.guard.checkLinksOnDisk(dest);
 }
 
-/** Writes accepted entries with synchronous file-system calls. */
-class EntryWriter {
+/**
+ * Writes accepted entries with synchronous file-system calls. Paths are byte strings (see
+ * tar-reader.ts) and reach the file system as Buffers, so no name is ever re-encoded.
+ */
+class EntryWriter implements TarSink {
   readonly guard: EntryGuard;
   failure: unknown;
   onError: (error: unknown) => void = () => {};
   private readonly madeDirs = new Set<string>(['']);
   /** Folder mtimes, set at the end (creating files inside changes them). */
-  private readonly dirTimes: Array<[string, Date]> = [];
+  private readonly dirTimes: Array<[Buffer, Date]> = [];
   private openFd: number | undefined;
+  private openMtime: Date | undefined;
+  /** What mkdir and open take away from the modes; applied by hand where chmod is used. */
+  private readonly umask = process.umask();
+  private readonly rootBytes: Buffer;
 
-  constructor(
-    private readonly root: string,
-    tarball: string,
-  ) {
+  constructor(root: string, tarball: string) {
     this.guard = new EntryGuard(tarball);
+    this.rootBytes = Buffer.from(root);
   }
 
-  write(entry: ReadEntry): void {
-    if (this.failure !== undefined || !this.guard.accept(entry)) {
-      if (this.guard.violation && this.failure === undefined) this.fail(this.guard.violation);
-      entry.resume();
+  entry(entry: TarEntry): void {
+    if (this.failure !== undefined) return;
+    if (!this.guard.accept(entry)) {
+      if (this.guard.violation) this.fail(this.guard.violation);
       return;
     }
     try {
       this.create(entry);
     } catch (error) {
       this.fail(error);
-      entry.resume();
+    }
+  }
+
+  data(chunk: Buffer): void {
+    const fd = this.openFd;
+    if (fd === undefined) return;
+    try {
+      // writeSync may write less than asked (a full disk, a signal): loop until done.
+      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+    } catch (error) {
+      this.fail(error);
+    }
+  }
+
+  end(): void {
+    const fd = this.openFd;
+    if (fd === undefined) return;
+    this.openFd = undefined;
+    try {
+      // The mtime matters: python checks it against the .pyc files next to the sources.
+      if (this.openMtime) futimesSync(fd, this.openMtime, this.openMtime);
+      closeSync(fd);
+    } catch (error) {
+      this.fail(error);
     }
   }
 
@@ -223,55 +259,37 @@ class EntryWriter {
     this.onError(error);
   }
 
-  private create(entry: ReadEntry): void {
+  /** The absolute path of an entry (a byte string, '' for the root) as bytes. */
+  private bytes(path: string): Buffer {
+    if (path === '') return this.rootBytes;
+    return Buffer.concat([this.rootBytes, SLASH, Buffer.from(path, 'latin1')]);
+  }
+
+  private create(entry: TarEntry): void {
     const path = normalizeArchivePath(entry.path) ?? '';
-    const abs = path === '' ? this.root : `${this.root}/${path}`;
-    const mode = (entry.mode ?? 0o644) & 0o1777; // setuid and setgid dropped
+    const abs = this.bytes(path);
+    const mode = entry.mode & 0o1777; // setuid and setgid dropped
     switch (entry.type) {
       case 'Directory':
       case 'GNUDumpDir':
         this.makeDir(path, mode | 0o700);
         if (entry.mtime) this.dirTimes.push([abs, entry.mtime]);
-        entry.resume();
         return;
       case 'SymbolicLink':
         this.makeParent(path);
-        symlinkSync(String(entry.linkpath), abs);
-        entry.resume();
+        symlinkSync(Buffer.from(entry.linkpath, 'latin1'), abs);
         return;
       case 'Link': {
         this.makeParent(path);
         this.removeFile(abs);
-        linkSync(`${this.root}/${normalizeArchivePath(String(entry.linkpath))}`, abs);
-        entry.resume();
+        linkSync(this.bytes(normalizeArchivePath(entry.linkpath) ?? ''), abs);
         return;
       }
       default: {
         // Regular files (the guard let nothing else through).
         this.makeParent(path);
-        const fd = this.createFile(abs, mode);
-        this.openFd = fd;
-        const mtime = entry.mtime;
-        entry.on('data', (chunk: Buffer) => {
-          if (this.openFd !== fd) return;
-          try {
-            // writeSync may write less than asked (a full disk, a signal): loop until done.
-            for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
-          } catch (error) {
-            this.fail(error);
-          }
-        });
-        entry.on('end', () => {
-          if (this.openFd !== fd) return;
-          this.openFd = undefined;
-          try {
-            // The mtime matters: python checks it against the .pyc files next to the sources.
-            if (mtime) futimesSync(fd, mtime, mtime);
-            closeSync(fd);
-          } catch (error) {
-            this.fail(error);
-          }
-        });
+        this.openFd = this.createFile(abs, mode);
+        this.openMtime = entry.mtime;
       }
     }
   }
@@ -280,7 +298,7 @@ class EntryWriter {
    * O_EXCL: never writes through a link. A later entry for the same file replaces it, as with
    * tar (the unlink only then: trying it first for every file costs a failed syscall each).
    */
-  private createFile(abs: string, mode: number): number {
+  private createFile(abs: Buffer, mode: number): number {
     try {
       return openSync(abs, 'wx', mode);
     } catch (error) {
@@ -291,7 +309,7 @@ class EntryWriter {
   }
 
   /** A later entry for the same path replaces it, as with tar. */
-  private removeFile(abs: string): void {
+  private removeFile(abs: Buffer): void {
     try {
       unlinkSync(abs);
     } catch (error) {
@@ -306,10 +324,14 @@ class EntryWriter {
 
   private makeDir(path: string, mode: number): void {
     if (this.madeDirs.has(path)) {
-      if (mode !== 0o755) chmodSync(`${this.root}/${path}`, mode);
+      // The root (a `./` entry) and folders made before their own entry exist already: chmod,
+      // unlike mkdir, ignores the umask, and an archive's 0777 would leave the environment
+      // (a temporary folder too) writable by everyone. Masked as tar does.
+      const masked = mode & ~this.umask;
+      if (masked !== 0o755 || path === '') chmodSync(this.bytes(path), masked);
       return;
     }
-    mkdirSync(`${this.root}/${path}`, { recursive: true, mode });
+    mkdirSync(this.bytes(path), { recursive: true, mode });
     let at = path.length;
     while (at > 0 && !this.madeDirs.has(path.slice(0, at))) {
       this.madeDirs.add(path.slice(0, at));
@@ -317,6 +339,8 @@ class EntryWriter {
     }
   }
 }
+
+const SLASH = Buffer.from('/');
 
 function writeError(error: unknown, tarball: string, dest: string): PonchoError {
   if (error instanceof PonchoError) return error;
@@ -374,29 +398,70 @@ class EntryGuard {
 
   constructor(private readonly tarball: string) {}
 
-  accept(entry: ReadEntry): boolean {
+  accept(entry: TarEntry): boolean {
     if (this.violation) return false;
     const reason = this.rules.check(entry);
     if (reason) {
       this.violation = unsafe(
-        `refusing to unpack ${this.tarball}: entry '${entry.path}' ${reason}`,
+        `refusing to unpack ${this.tarball}: entry '${shown(entry.path)}' ${reason}`,
       );
       return false;
     }
-    // Never create setuid or setgid files from an archive.
-    if (typeof entry.mode === 'number') entry.mode &= ~0o6000;
     return true;
   }
 
   /** After extraction: every symbolic link must resolve inside `root` on disk. */
   async checkLinksOnDisk(root: string): Promise<void> {
-    const escaping = await findEscapingSymlink(root, this.rules.symlinks);
+    const escaping = findEscapingSymlink(root, this.rules.symlinks);
     if (escaping) {
       throw unsafe(
-        `refusing to unpack ${this.tarball}: symbolic link '${escaping.path}' -> '${escaping.target}' resolves outside the environment`,
+        `refusing to unpack ${this.tarball}: symbolic link '${shown(escaping.path)}' -> '${shown(escaping.target)}' resolves outside the environment`,
       );
     }
   }
+}
+
+/** A byte-string name as a message shows it (bytes that are not UTF-8 shown as U+FFFD). */
+function shown(name: string): string {
+  return Buffer.from(name, 'latin1').toString('utf8');
+}
+
+/**
+ * The first of `links` (byte-string path relative to `root` -> target) that, on disk, is still
+ * a symbolic link and resolves outside `root`: @poncho/core/archive-paths' rule, on byte paths
+ * (its own version joins text paths, which would miss a link whose name is not UTF-8). A
+ * dangling link (or a loop) counts as escaping only when its target has a `..` part.
+ */
+function findEscapingSymlink(
+  root: string,
+  links: Iterable<[string, string]>,
+): { path: string; target: string } | undefined {
+  const rootBytes = Buffer.from(root);
+  let realRoot: Buffer | undefined;
+  for (const [path, target] of links) {
+    const abs = Buffer.concat([rootBytes, SLASH, Buffer.from(path, 'latin1')]);
+    try {
+      if (!lstatSync(abs).isSymbolicLink()) continue; // replaced by a later entry
+    } catch {
+      continue;
+    }
+    realRoot ??= realpathSync.native(rootBytes, { encoding: 'buffer' });
+    let resolved: Buffer | undefined;
+    try {
+      resolved = realpathSync.native(abs, { encoding: 'buffer' }); // realpath(3): the JS version resolves `..` in link targets as text
+    } catch {
+      resolved = undefined;
+    }
+    const inside =
+      resolved === undefined
+        ? !target.split('/').includes('..')
+        : resolved.equals(realRoot) ||
+          (resolved.length > realRoot.length &&
+            resolved[realRoot.length] === 0x2f &&
+            resolved.subarray(0, realRoot.length).equals(realRoot));
+    if (!inside) return { path, target };
+  }
+  return undefined;
 }
 
 function unsafe(message: string): PonchoError {

@@ -13,7 +13,8 @@ export { RunnerExitCode } from './exit-codes.js';
 export {
   MARKER_PATH,
   REFERENCE_MARKERS,
-  tarballFingerprint,
+  tarballIdentity,
   type UnpackedMarker,
 } from './marker.js';
 export { type RunOptions, runInEnvironment } from './run.js';
+export { digestTarball } from './tarball-digest.js';

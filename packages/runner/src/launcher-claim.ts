@@ -1,74 +1,78 @@
 /**
- * The lock bin/launch.sh claims before it starts the Node CLI.
+ * The claim bin/launch.sh makes before it starts the Node CLI for a missing --unpack-to folder.
  *
- * When 16 runs start at once on a worker where the --unpack-to folder is missing, the launcher
- * that first creates the folder's lock directory (an atomic mkdir, the same directory
- * proper-lockfile uses) starts Node; the others see the lock and wait in sh, without starting
- * Node. It names the directory in PONCHO_RUN_CLAIMED_LOCK. The Node CLI takes the variable out
- * of its environment at once (the command must never inherit it), then either takes the lock
- * over for unpacking or, when it turns out not to unpack, removes it, so that a claim never
- * outlives its run.
+ * When 16 runs start at once on a worker where the folder is missing, the launcher that first
+ * takes an exclusive flock on the folder's wake file (`.DIR.poncho-wake`, beside it) starts
+ * Node, passing the descriptor on (PONCHO_RUN_WAKE_FD) and naming the folder's lock directory
+ * (PONCHO_RUN_CLAIMED_LOCK); the others find the flock held and sleep on it in sh, without
+ * starting Node. This run then makes the lock directory itself (an atomic mkdir, the directory
+ * proper-lockfile uses, without loading proper-lockfile) once its signal handlers are in place,
+ * and closes the descriptor when the environment is ready or the run failed, which wakes the
+ * sleepers. A flock dies with its holder: a run stopped at any moment leaves no claim behind.
+ * The variables are taken out of the environment at once (the command must never inherit them).
  */
-import { rmdirSync, statSync, utimesSync } from 'node:fs';
+import { closeSync, mkdirSync, utimesSync } from 'node:fs';
 import { rmdir } from 'node:fs/promises';
 import type { Logger } from '@poncho/core/log';
-import { LOCK_STALE_MS } from './marker.js';
 
 export const CLAIM_VARIABLE = 'PONCHO_RUN_CLAIMED_LOCK';
+/** The descriptor on which the launcher took the wake file's flock. */
+export const WAKE_FD_VARIABLE = 'PONCHO_RUN_WAKE_FD';
 
 export class LauncherClaim {
   private settled = false;
 
-  private constructor(readonly lockPath: string) {}
+  private constructor(
+    readonly lockPath: string,
+    private wakeFd: number | undefined,
+  ) {}
 
   /** The claim named in `env`, removed from it; undefined when there is none. */
   static take(env: NodeJS.ProcessEnv = process.env): LauncherClaim | undefined {
     const lockPath = env[CLAIM_VARIABLE];
+    const wakeFd = Number(env[WAKE_FD_VARIABLE]);
     delete env[CLAIM_VARIABLE];
-    return lockPath ? new LauncherClaim(lockPath) : undefined;
+    delete env[WAKE_FD_VARIABLE];
+    return lockPath
+      ? new LauncherClaim(lockPath, Number.isInteger(wakeFd) && wakeFd > 2 ? wakeFd : undefined)
+      : undefined;
   }
 
   /**
-   * Hands the lock directory over to its taker, who removes it and locks it again with
-   * proper-lockfile. False when it is no longer the launcher's (see stillHeld).
+   * Makes the lock directory for the run that unpacks (once): true when it made it, and then
+   * owns it (keepLockFresh); false when it exists (a run started without the launcher took the
+   * lock meanwhile): the caller contends for it as any run does.
    */
   handOver(): boolean {
     if (this.settled) return false;
     this.settled = true;
-    return this.stillHeld();
-  }
-
-  /** Removes the claimed lock unless it was handed over (idempotent). */
-  release(): void {
-    if (!this.handOver()) return;
     try {
-      rmdirSync(this.lockPath);
-    } catch {
-      // Already gone: nothing to release.
-    }
-  }
-
-  /**
-   * The launcher made the lock directory just before it started this process, so it is older
-   * than the process (give or take a file system's timestamp granularity) and younger than the
-   * stale time. A younger directory is another run's lock, made after the claim was removed; an
-   * older one may have been taken over by another run, which now owns it.
-   */
-  private stillHeld(): boolean {
-    try {
-      const { mtimeMs } = statSync(this.lockPath);
-      return (
-        mtimeMs <= performance.timeOrigin + TIMESTAMP_SLACK_MS &&
-        Date.now() - mtimeMs < LOCK_STALE_MS
-      );
+      mkdirSync(this.lockPath);
+      return true;
     } catch {
       return false;
     }
   }
-}
 
-/** File systems that keep whole seconds (some NFS servers) may round a timestamp up. */
-const TIMESTAMP_SLACK_MS = 1_000;
+  /** The run does not unpack: nothing to make any more (idempotent). */
+  release(): void {
+    this.settled = true;
+  }
+
+  /**
+   * Lets go of the wake file: the runs sleeping on it wake and find the environment ready (or
+   * not, and decide). Before the command starts, which must not inherit the descriptor.
+   */
+  wakeWaiters(): void {
+    if (this.wakeFd === undefined) return;
+    try {
+      closeSync(this.wakeFd);
+    } catch {
+      // Not open: nothing to let go of.
+    }
+    this.wakeFd = undefined;
+  }
+}
 
 /**
  * Holds a lock directory this process owns the way proper-lockfile holds its own, so that other
@@ -95,4 +99,23 @@ export function keepLockFresh(lockPath: string, everyMs: number, log: Logger): (
     clearInterval(timer);
     await rmdir(lockPath).catch(() => {});
   };
+}
+
+/** bin/launch.sh's other messages to the Node CLI it starts, taken out of the environment. */
+export interface LauncherNotes {
+  /** How long the launcher already waited for another run unpacking: it counts against -w. */
+  waitedMs: number;
+  /** SIGINT was ignored when the launcher started (`cmd &` in a script): keep it ignored. */
+  sigintIgnored: boolean;
+}
+
+export const WAITED_VARIABLE = 'PONCHO_RUN_WAITED_MS';
+export const SIGINT_IGNORED_VARIABLE = 'PONCHO_RUN_SIGINT_IGNORED';
+
+export function takeLauncherNotes(env: NodeJS.ProcessEnv = process.env): LauncherNotes {
+  const waited = Number(env[WAITED_VARIABLE]);
+  const sigintIgnored = env[SIGINT_IGNORED_VARIABLE] === '1';
+  delete env[WAITED_VARIABLE];
+  delete env[SIGINT_IGNORED_VARIABLE];
+  return { waitedMs: Number.isFinite(waited) && waited > 0 ? waited : 0, sigintIgnored };
 }

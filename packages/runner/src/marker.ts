@@ -2,29 +2,25 @@
  * How a folder says "an environment was completely unpacked and relocated here".
  *
  * Our marker is `.poncho/unpacked.json`, the last thing written before the folder is moved into
- * place. It records a fingerprint of the tarball, so a folder unpacked from one tarball is not
- * silently used for another. Folders unpacked by the reference runner carry its marker
+ * place. It records a strong digest of the tarball (tarball-digest.ts), so a folder unpacked
+ * from one tarball is never used for another. Folders unpacked by the reference runner carry its marker
  * (`.python_package_run_expanded` in Debian's version, `.poncho_package_run_expanded` in later
  * cctools); they are used as they are, since the reference records no tarball identity.
  *
  * Only node built-ins, and synchronous calls: this is on the warm path of every run, where the
  * promise machinery of node:fs/promises costs more than the calls.
  */
-import {
-  closeSync,
-  fstatSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readSync,
-  statSync,
-} from 'node:fs';
+import { type BigIntStats, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 
 export const MARKER_PATH = '.poncho/unpacked.json';
-/** bin/launch.sh's copy of the fingerprint: this, then the tarball's size (see tarballIdentity). */
-export const FINGERPRINT_PREFIX = '.poncho/fingerprint-';
+/**
+ * The tarball files already known to be the one this folder was unpacked from: one empty file
+ * per file identity (tarballIdentity's `key`). bin/launch.sh tests for it with one `stat`, so a
+ * warm run never reads, let alone hashes, the tarball.
+ */
+export const KNOWN_TARBALLS_DIR = '.poncho/tarballs';
 /**
  * Written before a folder that still needs work (running conda-unpack in place) is moved into
  * place; a folder holding it but no marker was left by a run that died, and is redone.
@@ -41,9 +37,9 @@ export function lockPathFor(dir: string): string {
 export const REFERENCE_MARKERS = ['.poncho_package_run_expanded', '.python_package_run_expanded'];
 
 export interface UnpackedMarker {
-  markerVersion: 1;
-  /** Fingerprint of the tarball the folder was unpacked from (see tarballFingerprint). */
-  fingerprint: string;
+  markerVersion: 2;
+  /** The strong digest of the tarball the folder was unpacked from (tarball-digest.ts). */
+  digest: string;
   /** The tarball's path when it was unpacked (for messages only). */
   source: string;
   /** How the files were relocated. */
@@ -59,61 +55,43 @@ export type FolderState =
   | { kind: 'missing' }
   | { kind: 'empty' }
   | { kind: 'ours'; marker: UnpackedMarker }
+  /** Unpacked by a runner that recorded no strong identity of its tarball (markerVersion 1). */
+  | { kind: 'older'; source: string }
   | { kind: 'reference'; markerFile: string }
   | { kind: 'incomplete' }
   | { kind: 'foreign' };
 
-/** Bytes of the tarball's start and end in its fingerprint. */
-const HEAD_BYTES = 512;
-const TAIL_BYTES = 64;
-
-/** What identifies a tarball, in the two forms the runner keeps in an unpacked folder. */
+/** Which tarball file a run was given, cheaply: no reading, one fstat. */
 export interface TarballIdentity {
-  /** Size, head and tail as one string: the marker's `fingerprint`, compared by the Node CLI. */
-  fingerprint: string;
   /**
-   * The same bytes for bin/launch.sh, which compares them with `cmp` without starting Node:
-   * `.poncho/fingerprint-SIZE` holding the first 512 and the last 64 bytes. Undefined for
-   * tarballs shorter than both (the launcher leaves those to the Node CLI).
+   * Device, inode, size and mtime (to the nanosecond) of the file, as bin/launch.sh spells them
+   * with `stat -L -c %d-%i-%s-%.9Y`: the name of its entry in KNOWN_TARBALLS_DIR once the file's
+   * digest matched. Not the ctime: hard-linking the file into a task's sandbox (Work Queue)
+   * changes it. A copy of the tarball is another file: it is hashed once, then known too.
    */
-  endsFile?: { path: string; bytes: Buffer };
+  key: string;
 }
 
-/**
- * A cheap identity for a tarball that survives copies (it does not use the mtime, which a
- * batch system may change when it hands the file to a task): its size and its first 512 and
- * last 64 bytes, as they are. Compressed tarballs end with a checksum of their whole content
- * (gzip's CRC-32 and length, bzip2's stream CRC, xz's index), so a change anywhere changes the
- * fingerprint. (No hashing: on the warm path, loading node:crypto or hashing in JS costs more
- * than everything else the runner does.)
- */
-export async function tarballIdentity(path: string): Promise<TarballIdentity> {
-  let fd: number;
+export function tarballIdentity(path: string): TarballIdentity {
+  let info: BigIntStats;
   try {
-    fd = openSync(path, 'r');
+    info = statSync(path, { bigint: true });
   } catch (error) {
     throw fileError(error, path, 'environment tarball');
   }
-  try {
-    const { size } = fstatSync(fd);
-    const head = Buffer.alloc(Math.min(size, HEAD_BYTES));
-    readSync(fd, head, 0, head.length, 0);
-    const tail = Buffer.alloc(Math.min(size, TAIL_BYTES));
-    readSync(fd, tail, 0, tail.length, size - tail.length);
-    const fingerprint = `v2:${size}:${head.toString('base64')}:${tail.toString('base64')}`;
-    if (size < HEAD_BYTES + TAIL_BYTES) return { fingerprint };
-    return {
-      fingerprint,
-      endsFile: { path: `${FINGERPRINT_PREFIX}${size}`, bytes: Buffer.concat([head, tail]) },
-    };
-  } finally {
-    closeSync(fd);
-  }
+  const seconds = info.mtimeNs / 1_000_000_000n;
+  const nanoseconds = (info.mtimeNs % 1_000_000_000n).toString().padStart(9, '0');
+  return { key: `${info.dev}-${info.ino}-${info.size}-${seconds}.${nanoseconds}` };
 }
 
-/** The marker's form of tarballIdentity. */
-export async function tarballFingerprint(path: string): Promise<string> {
-  return (await tarballIdentity(path)).fingerprint;
+/** The entry of KNOWN_TARBALLS_DIR for `identity`. */
+export function knownTarballPath(dir: string, identity: TarballIdentity): string {
+  return join(dir, KNOWN_TARBALLS_DIR, identity.key);
+}
+
+/** A folder some runner finished unpacking (whether it may serve this tarball is another matter). */
+export function isComplete(state: FolderState): boolean {
+  return state.kind === 'ours' || state.kind === 'older' || state.kind === 'reference';
 }
 
 /** What a would-be `--unpack-to` folder holds. */
@@ -125,11 +103,7 @@ export async function inspectFolder(dir: string): Promise<FolderState> {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== 'ENOENT' && code !== 'ENOTDIR') throw fileError(error, dir, 'unpack folder');
   }
-  if (text !== undefined) {
-    const marker = parseMarker(text);
-    if (marker) return { kind: 'ours', marker };
-    return { kind: 'foreign' };
-  }
+  if (text !== undefined) return parseMarker(text);
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -157,15 +131,18 @@ export async function inspectFolder(dir: string): Promise<FolderState> {
   return { kind: 'foreign' };
 }
 
-function parseMarker(text: string): UnpackedMarker | undefined {
+function parseMarker(text: string): FolderState {
   try {
-    const data = JSON.parse(text) as Partial<UnpackedMarker>;
-    if (data.markerVersion === 1 && typeof data.fingerprint === 'string')
-      return data as UnpackedMarker;
+    const data = JSON.parse(text) as Omit<Partial<UnpackedMarker>, 'markerVersion'> & {
+      markerVersion?: number;
+    };
+    if (data.markerVersion === 2 && typeof data.digest === 'string')
+      return { kind: 'ours', marker: data as UnpackedMarker };
+    if (data.markerVersion === 1) return { kind: 'older', source: String(data.source) };
   } catch {
     // A damaged marker: the folder is not one we can trust.
   }
-  return undefined;
+  return { kind: 'foreign' };
 }
 
 /**
@@ -194,11 +171,11 @@ export async function waitForPeer(
     } catch {
       // No lock: either nobody started, or the unpacker just finished and released it.
       const state = await inspectFolder(dir);
-      return state.kind === 'ours' || state.kind === 'reference' ? state : undefined;
+      return isComplete(state) ? state : undefined;
     }
     if (Date.now() - mtimeMs > LOCK_STALE_MS || Date.now() >= deadline) return undefined;
     const state = await inspectFolder(dir);
-    if (state.kind === 'ours' || state.kind === 'reference') return state;
+    if (isComplete(state)) return state;
     signal?.throwIfAborted();
     await new Promise((resolve) => setTimeout(resolve, PEER_POLL_MS));
     signal?.throwIfAborted();

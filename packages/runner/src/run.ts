@@ -6,7 +6,7 @@
 
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
-import { ExitCode, PonchoError } from '@poncho/core/errors';
+import { ExitCode, errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import { createLogger, type Logger } from '@poncho/core/log';
 import { activatedEnv, activationScripts, commandLine } from './activate.js';
 import { type PreparedEnvironment, prepareEnvironment } from './environment.js';
@@ -26,6 +26,13 @@ export interface RunOptions {
   log?: Logger;
   /** The lock of `unpackTo` that bin/launch.sh claimed before starting the CLI. */
   claim?: LauncherClaim | undefined;
+  /** Time already spent waiting for the lock (by bin/launch.sh): it counts against the wait. */
+  waitedMs?: number;
+  /**
+   * SIGINT was ignored when the run started (`cmd &` in a script): the runner ignores it and
+   * the command starts with it ignored, as sh and Python keep it.
+   */
+  ignoreSigint?: boolean;
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -60,7 +67,12 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       ),
     );
   };
-  for (const signal of FORWARDED_SIGNALS) process.on(signal, onSignal);
+  const signals = options.ignoreSigint
+    ? FORWARDED_SIGNALS.filter((signal) => signal !== 'SIGINT')
+    : FORWARDED_SIGNALS;
+  const ignore = () => {};
+  if (options.ignoreSigint) process.on('SIGINT', ignore);
+  for (const signal of signals) process.on(signal, onSignal);
 
   let prepared: PreparedEnvironment | undefined;
   try {
@@ -68,6 +80,7 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       environment: options.environment,
       unpackTo: options.unpackTo,
       waitForLockSeconds: options.waitForLockSeconds ?? 300,
+      waitedMs: options.waitedMs,
       signal: controller.signal,
       log,
       claim: options.claim,
@@ -75,7 +88,9 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
       throw asRunnerFailure(error);
     });
     const scripts = await activationScripts(prepared.prefix);
-    const { file, args } = commandLine(scripts, options.command);
+    const { file, args } = commandLine(scripts, options.command, {
+      ignoreSigint: options.ignoreSigint === true,
+    });
     log.debug(
       `running ${JSON.stringify(options.command)} in ${prepared.prefix}${scripts.length ? ` after ${scripts.length} activation script(s)` : ''}`,
     );
@@ -85,7 +100,8 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
     log.debug(`command exited with status ${status}`);
     return status;
   } finally {
-    for (const signal of FORWARDED_SIGNALS) process.off(signal, onSignal);
+    for (const signal of signals) process.off(signal, onSignal);
+    process.off('SIGINT', ignore);
     await prepared?.dispose();
   }
 }
@@ -95,10 +111,45 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
  * command itself could have returned), unless they carry a status of their own (124, 128+N).
  */
 function asRunnerFailure(error: unknown): unknown {
-  if (!(error instanceof PonchoError) || error.exitCode !== ExitCode.failure) return error;
+  if (!(error instanceof PonchoError)) return asEnvironmentFault(error);
+  if (error.exitCode !== ExitCode.failure) return error;
   return new PonchoError(error.code, error.message, {
     hint: error.hint,
     cause: error.cause,
+    exitCode: RunnerExitCode.environment,
+  });
+}
+
+/**
+ * The machine's faults (a full disk, a read-only or vanished folder, too many open files) are
+ * not bugs in the runner, wherever they surface: 125 with the path the system named, not 70.
+ */
+const ENVIRONMENT_ERRNOS = new Set([
+  'ENOSPC',
+  'EDQUOT',
+  'EROFS',
+  'EACCES',
+  'EPERM',
+  'ENOENT',
+  'ENOTDIR',
+  'EIO',
+  'EMFILE',
+  'ENFILE',
+  'ENOMEM',
+  'ENAMETOOLONG',
+  'ELOOP',
+  'EXDEV',
+  'ESTALE',
+]);
+
+function asEnvironmentFault(error: unknown): unknown {
+  const code = errnoCode(error);
+  if (code === undefined || !ENVIRONMENT_ERRNOS.has(code)) return error;
+  const path = (error as NodeJS.ErrnoException).path;
+  const failure = fileError(error, path ?? '(unnamed)', 'file or folder');
+  return new PonchoError(failure.code, failure.message, {
+    hint: failure.hint,
+    cause: error,
     exitCode: RunnerExitCode.environment,
   });
 }

@@ -25,10 +25,12 @@ import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
 import { keepLockFresh } from './launcher-claim.js';
 import {
-  FINGERPRINT_PREFIX,
   type FolderState,
   inspectFolder,
+  isComplete,
   JOURNAL_PATH,
+  KNOWN_TARBALLS_DIR,
+  knownTarballPath,
   LOCK_STALE_MS,
   lockPathFor,
   MARKER_PATH,
@@ -37,6 +39,7 @@ import {
   type TarballIdentity,
   type UnpackedMarker,
 } from './marker.js';
+import { digestTarball } from './tarball-digest.js';
 
 /** A lock not refreshed for this long belongs to a dead run and is taken over. */
 export const STALE_MS = LOCK_STALE_MS;
@@ -79,8 +82,7 @@ export async function unpackToFolder(
   if (!release) return inspectFolder(dir); // another run finished it while we waited
   try {
     const state = await inspectFolder(dir);
-    if (state.kind === 'ours' || state.kind === 'reference' || state.kind === 'foreign')
-      return state;
+    if (isComplete(state) || state.kind === 'foreign') return state;
     await removeLeftovers(parent, name, options.log);
     const staging = () => join(parent, `.${name}.poncho-staging-${process.pid}-${uniqueSuffix()}`);
     if (state.kind === 'incomplete') {
@@ -107,8 +109,8 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     throw fileError(error, staging, 'staging folder for unpacking');
   }
   const marker = (relocation: UnpackedMarker['relocation']): UnpackedMarker => ({
-    markerVersion: 1,
-    fingerprint: options.identity.fingerprint,
+    markerVersion: 2,
+    digest,
     source: tarball,
     relocation,
     unpackedAt: new Date().toISOString(),
@@ -117,11 +119,18 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     runner: RUNNER,
   });
   let moved = false;
+  // Hashed on the threadpool while the main thread extracts (tarball-digest.ts).
+  const digesting = digestTarball(tarball, signal);
+  digesting.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
+  let digest = '';
   try {
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
     const result = await unpackInto(tarball, staging, dir, { signal, log });
     await removeCarriedState(staging);
+    digest = await digesting.catch((error: unknown) => {
+      throw fileError(error, tarball, 'environment tarball');
+    });
     if (result.relocation === 'conda-unpack') {
       await writeJson(join(staging, JOURNAL_PATH), {
         pid: process.pid,
@@ -133,12 +142,12 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
       const { runCondaUnpack } = await import('./relocation.js');
       await runCondaUnpack(dir, process.env);
       await writeReferenceMarkers(dir);
-      await writeFingerprintFile(dir, options.identity);
+      await writeKnownTarball(dir, options.identity);
       await writeJson(join(dir, MARKER_PATH), marker('conda-unpack'));
       await rm(join(dir, JOURNAL_PATH), { force: true });
     } else {
       await writeReferenceMarkers(staging);
-      await writeFingerprintFile(staging, options.identity);
+      await writeKnownTarball(staging, options.identity);
       await writeJson(join(staging, MARKER_PATH), marker(result.relocation));
       await moveIntoPlace(staging, dir);
       moved = true;
@@ -157,33 +166,48 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
  */
 async function writeReferenceMarkers(root: string): Promise<void> {
   const stamp = `${new Date().toString()}\n`;
-  for (const name of REFERENCE_MARKERS) await writeFile(join(root, name), stamp);
+  for (const name of REFERENCE_MARKERS) {
+    const path = join(root, name);
+    await writeFile(path, stamp).catch((error: unknown) => {
+      throw fileError(error, path, 'marker file');
+    });
+  }
 }
 
 /**
  * Removes the runner's own state files that the tarball itself carried (a folder we unpacked,
- * packed again by conda-pack or tar): a marker or a fingerprint that no longer describes this
- * folder, which a waiting run or the launcher would otherwise trust before ours are written.
+ * packed again by conda-pack or tar): a marker or a list of known tarball files that no longer
+ * describe this folder, which a waiting run or the launcher would otherwise trust before ours
+ * are written.
  */
 async function removeCarriedState(root: string): Promise<void> {
   await rm(join(root, MARKER_PATH), { recursive: true, force: true });
-  const folder = join(root, dirname(FINGERPRINT_PREFIX));
-  const prefix = basename(FINGERPRINT_PREFIX);
-  for (const name of await readdir(folder).catch(() => [] as string[])) {
-    if (name.startsWith(prefix)) await rm(join(folder, name), { recursive: true, force: true });
-  }
+  await rm(join(root, KNOWN_TARBALLS_DIR), { recursive: true, force: true });
 }
 
-/** bin/launch.sh's copy of the fingerprint, written before the marker (which it also needs). */
-async function writeFingerprintFile(root: string, identity: TarballIdentity): Promise<void> {
-  if (!identity.endsFile) return;
-  await writeFileAtomic(join(root, identity.endsFile.path), identity.endsFile.bytes, {
-    what: 'fingerprint file',
-    mkdirs: true,
+/** Records the tarball file this run was given as known to bin/launch.sh (before the marker). */
+async function writeKnownTarball(root: string, identity: TarballIdentity): Promise<void> {
+  await makeStateFolder(root);
+  const known = join(root, KNOWN_TARBALLS_DIR);
+  await mkdir(known).catch((error: unknown) => {
+    if (errnoCode(error) !== 'EEXIST') throw fileError(error, known, 'state folder');
+  });
+  const path = knownTarballPath(root, identity);
+  await writeFile(path, '').catch((error: unknown) => {
+    throw fileError(error, path, 'state file');
+  });
+}
+
+/** `.poncho` in the environment, where the runner keeps its state (named in failures). */
+async function makeStateFolder(root: string): Promise<void> {
+  const folder = join(root, dirname(MARKER_PATH));
+  await mkdir(folder).catch((error: unknown) => {
+    if (errnoCode(error) !== 'EEXIST') throw fileError(error, folder, 'state folder');
   });
 }
 
 async function writeJson(path: string, data: unknown): Promise<void> {
+  await makeStateFolder(dirname(dirname(path)));
   await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`, {
     what: 'marker file',
     mkdirs: true,
@@ -278,7 +302,7 @@ async function acquireLock(
       nextAttempt = Date.now() + LOCK_RETRY_MS;
     }
     const state = await inspectFolder(dir);
-    if (state.kind === 'ours' || state.kind === 'reference') return undefined;
+    if (isComplete(state)) return undefined;
     const left = deadline - Date.now();
     if (left <= 0) {
       throw new PonchoError(

@@ -5,7 +5,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { errnoCode, PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
+import { RunnerExitCode } from './exit-codes.js';
 import { extractTarball } from './extract.js';
 import {
   type RelocationKind,
@@ -62,7 +64,7 @@ export async function unpackToTemporary(
   tarball: string,
   options: UnpackOptions,
 ): Promise<{ prefix: string; dispose(): Promise<void> }> {
-  const prefix = await mkdtemp(join(tmpdir(), 'poncho-env-'));
+  const prefix = await makeTemporaryFolder();
   const dispose = () => rm(prefix, { recursive: true, force: true, maxRetries: 2 });
   try {
     const result = await unpackInto(tarball, prefix, prefix, options);
@@ -73,3 +75,35 @@ export async function unpackToTemporary(
   }
   return { prefix, dispose };
 }
+
+/**
+ * A new folder under $TMPDIR. An unusable TMPDIR (missing, read-only, not writable, full) is the
+ * worker's fault, not the runner's: 125, naming the folder.
+ */
+async function makeTemporaryFolder(): Promise<string> {
+  const parent = tmpdir();
+  try {
+    return await mkdtemp(join(parent, 'poncho-env-'));
+  } catch (error) {
+    const reason = TEMP_FAILURES[errnoCode(error) ?? ''] ?? (error as Error).message;
+    throw new PonchoError(
+      'ERR_TMPDIR',
+      `cannot make a temporary folder for the environment in ${parent} (TMPDIR): ${reason}`,
+      {
+        hint: 'Set TMPDIR to an existing, writable folder with enough space, or unpack into a folder of your choice with --unpack-to DIR.',
+        exitCode: RunnerExitCode.environment,
+        cause: error,
+      },
+    );
+  }
+}
+
+const TEMP_FAILURES: Record<string, string> = {
+  ENOENT: 'the folder does not exist',
+  ENOTDIR: 'it is not a folder',
+  EROFS: 'the file system is read-only',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+};

@@ -1,10 +1,15 @@
-import { existsSync } from 'node:fs';
+import { existsSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '@poncho/core/log';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLAIM_VARIABLE, keepLockFresh, LauncherClaim } from '../src/launcher-claim.js';
+import {
+  CLAIM_VARIABLE,
+  keepLockFresh,
+  LauncherClaim,
+  WAKE_FD_VARIABLE,
+} from '../src/launcher-claim.js';
 
 let dir: string;
 beforeAll(async () => {
@@ -25,41 +30,44 @@ async function lockMadeBeforeStart(name: string, ageMs: number): Promise<string>
 
 describe('LauncherClaim', () => {
   it('is taken out of the environment, so the command never inherits it', () => {
-    const env: NodeJS.ProcessEnv = { [CLAIM_VARIABLE]: '/x/.dir.poncho-lock', OTHER: '1' };
+    const env: NodeJS.ProcessEnv = {
+      [CLAIM_VARIABLE]: '/x/.dir.poncho-lock',
+      [WAKE_FD_VARIABLE]: '8',
+      OTHER: '1',
+    };
     expect(LauncherClaim.take(env)?.lockPath).toBe('/x/.dir.poncho-lock');
     expect(env).toEqual({ OTHER: '1' });
     expect(LauncherClaim.take({})).toBeUndefined();
   });
 
-  it('removes the launcher’s lock when it is released instead of handed over', async () => {
-    const lock = await lockMadeBeforeStart('released', 50);
-    const claim = LauncherClaim.take({ [CLAIM_VARIABLE]: lock }) as LauncherClaim;
-    claim.release();
-    expect(existsSync(lock)).toBe(false);
-  });
-
-  it('hands the lock over once, and then release leaves it to its taker', async () => {
-    const lock = await lockMadeBeforeStart('handed', 50);
+  it('makes the lock directory once when handed over, and never when released first', async () => {
+    const lock = join(dir, 'handed');
     const claim = LauncherClaim.take({ [CLAIM_VARIABLE]: lock }) as LauncherClaim;
     expect(claim.handOver()).toBe(true);
-    expect(claim.handOver()).toBe(false);
-    claim.release();
     expect(existsSync(lock)).toBe(true);
+    expect(claim.handOver()).toBe(false);
+    const released = LauncherClaim.take({ [CLAIM_VARIABLE]: join(dir, 'released') });
+    released?.release();
+    expect(released?.handOver()).toBe(false);
+    expect(existsSync(join(dir, 'released'))).toBe(false);
   });
 
-  it('never touches a lock made after this process started: another run’s', async () => {
-    const lock = await lockMadeBeforeStart('newer', -60_000);
-    const claim = LauncherClaim.take({ [CLAIM_VARIABLE]: lock }) as LauncherClaim;
-    expect(claim.handOver()).toBe(false);
-    LauncherClaim.take({ [CLAIM_VARIABLE]: lock })?.release();
-    expect(existsSync(lock)).toBe(true);
-  });
-
-  it('never touches a stale lock: another run may have taken it over', async () => {
-    const lock = await lockMadeBeforeStart('stale', 60_000);
-    LauncherClaim.take({ [CLAIM_VARIABLE]: lock })?.release();
-    expect(existsSync(lock)).toBe(true);
+  it('leaves a lock another run made to that run (handOver is false)', async () => {
+    const lock = join(dir, 'taken');
+    await mkdir(lock);
     expect(LauncherClaim.take({ [CLAIM_VARIABLE]: lock })?.handOver()).toBe(false);
+    expect(existsSync(lock)).toBe(true);
+  });
+
+  it('lets go of the wake descriptor (closes it) once', () => {
+    const fd = openSync(join(dir, 'wake'), 'a');
+    const claim = LauncherClaim.take({
+      [CLAIM_VARIABLE]: join(dir, 'x'),
+      [WAKE_FD_VARIABLE]: String(fd),
+    }) as LauncherClaim;
+    claim.wakeWaiters();
+    expect(() => fstatSync(fd)).toThrow(/EBADF/);
+    claim.wakeWaiters();
   });
 });
 

@@ -1,7 +1,8 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MARKER_PATH, tarballFingerprint } from '@poncho/runner';
+import { digestTarball, MARKER_PATH, tarballIdentity } from '@poncho/runner';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectFolder, lockPathFor, waitForPeer } from '../src/marker.js';
 
@@ -13,25 +14,34 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-describe('tarballFingerprint', () => {
-  it('is the same for a copy and differs when the start, the end or the size change', async () => {
-    const data = Buffer.alloc(100_000, 1);
+describe('digestTarball', () => {
+  it('is the same for a copy and differs for a change anywhere, also in the middle', async () => {
+    // Larger than one piece, so that the pieces and their order count.
+    const data = Buffer.alloc(9 * 1024 * 1024 + 17, 1);
     const write = async (name: string, bytes: Buffer) => {
       await writeFile(join(dir, name), bytes);
-      return tarballFingerprint(join(dir, name));
+      return digestTarball(join(dir, name));
     };
-    const original = await write('a.tar.gz', data);
-    expect(await write('copy.tar.gz', Buffer.from(data))).toBe(original);
-    const start = Buffer.from(data);
-    start[10] = 2;
-    const end = Buffer.from(data);
-    end[end.length - 3] = 2;
-    expect(await write('start.tar.gz', start)).not.toBe(original);
-    expect(await write('end.tar.gz', end)).not.toBe(original);
-    expect(await write('longer.tar.gz', Buffer.concat([data, Buffer.alloc(1, 1)]))).not.toBe(
-      original,
-    );
-    expect(await write('tiny.tar.gz', Buffer.from('x'))).toMatch(/^v2:1:/);
+    const original = await write('a.tar', data);
+    expect(original).toMatch(/^sha256-pieces-4m:[0-9a-f]{64}$/);
+    expect(await write('copy.tar', Buffer.from(data))).toBe(original);
+    for (const at of [0, 4 * 1024 * 1024, 5 * 1024 * 1024 + 3, data.length - 1]) {
+      const changed = Buffer.from(data);
+      changed[at] = 2;
+      expect(await write(`changed-${at}.tar`, changed)).not.toBe(original);
+    }
+    expect(await write('empty.tar', Buffer.alloc(0))).toMatch(/^sha256-pieces-4m:/);
+  });
+});
+
+describe('tarballIdentity', () => {
+  it('names the file as `stat -L -c %d-%i-%s-%.9Y` does (what bin/launch.sh compares)', async () => {
+    const path = join(dir, 'identity.tar');
+    await writeFile(path, 'x'.repeat(1000));
+    const expected = execFileSync('stat', ['-L', '-c', '%d-%i-%s-%.9Y', path], {
+      encoding: 'utf8',
+    }).trim();
+    expect(tarballIdentity(path).key).toBe(expected);
   });
 });
 
@@ -44,11 +54,22 @@ describe('inspectFolder', () => {
     await mkdir(join(dir, 'ours', '.poncho'), { recursive: true });
     await writeFile(
       join(dir, 'ours', MARKER_PATH),
-      JSON.stringify({ markerVersion: 1, fingerprint: 'f' }),
+      JSON.stringify({ markerVersion: 2, digest: 'f' }),
     );
     expect(await inspectFolder(join(dir, 'ours'))).toMatchObject({
       kind: 'ours',
-      marker: { fingerprint: 'f' },
+      marker: { digest: 'f' },
+    });
+
+    // An older runner's marker: a weak fingerprint, no digest (refused by the caller).
+    await mkdir(join(dir, 'older', '.poncho'), { recursive: true });
+    await writeFile(
+      join(dir, 'older', MARKER_PATH),
+      JSON.stringify({ markerVersion: 1, fingerprint: 'v2:1:x:y', source: '/t/env.tar' }),
+    );
+    expect(await inspectFolder(join(dir, 'older'))).toEqual({
+      kind: 'older',
+      source: '/t/env.tar',
     });
 
     await mkdir(join(dir, 'reference'));
@@ -79,10 +100,7 @@ describe('inspectFolder', () => {
 describe('waitForPeer', () => {
   const complete = async (folder: string) => {
     await mkdir(join(folder, '.poncho'), { recursive: true });
-    await writeFile(
-      join(folder, MARKER_PATH),
-      JSON.stringify({ markerVersion: 1, fingerprint: 'f' }),
-    );
+    await writeFile(join(folder, MARKER_PATH), JSON.stringify({ markerVersion: 2, digest: 'f' }));
   };
 
   it('returns the folder once the run holding the lock completes it, and stops at the deadline', async () => {
@@ -90,7 +108,7 @@ describe('waitForPeer', () => {
     await mkdir(lockPathFor(folder));
     const waiting = waitForPeer(folder, Date.now() + 10_000);
     setTimeout(() => void complete(folder), 50);
-    expect(await waiting).toMatchObject({ kind: 'ours', marker: { fingerprint: 'f' } });
+    expect(await waiting).toMatchObject({ kind: 'ours', marker: { digest: 'f' } });
     // A live lock, but the folder never completes: give up at the deadline.
     await mkdir(lockPathFor(join(dir, 'never')));
     expect(await waitForPeer(join(dir, 'never'), Date.now() + 50)).toBeUndefined();

@@ -1,0 +1,280 @@
+/**
+ * A tar reader that keeps names as bytes.
+ *
+ * File names on Linux are bytes; tar archives carry them as bytes (ustar fields, GNU long-name
+ * entries, pax records). node-tar decodes them as UTF-8, so `bin/a\xff` and `bin/a\xfe` both
+ * became `bin/a\uFFFD`, one file, silently. Here every name and link target is a "byte string":
+ * one character per byte (latin1), so that `/`, `.` and `..` (ASCII) are judged as text by the
+ * path rules (@poncho/core/archive-paths) and `Buffer.from(name, 'latin1')` gives the exact
+ * bytes back for the file system, as GNU tar does.
+ *
+ * Formats: ustar (with its prefix field), GNU (long names `L`, long link targets `K`, base-256
+ * numbers), pax (`x` per entry and `g` global records: path, linkpath, size, mtime). Damage
+ * (a bad header checksum, a cut entry, no end-of-archive block) is a TarFormatError.
+ *
+ * A push parser, fed the decompressed stream chunk by chunk; it calls its sink synchronously
+ * (entry, then the file's data in pieces, then end), so the writer needs no stream machinery.
+ */
+
+export type TarEntryType =
+  | 'File'
+  | 'OldFile'
+  | 'ContiguousFile'
+  | 'Link'
+  | 'SymbolicLink'
+  | 'CharacterDevice'
+  | 'BlockDevice'
+  | 'Directory'
+  | 'FIFO'
+  | 'GNUDumpDir'
+  | `Unsupported-${string}`;
+
+export interface TarEntry {
+  /** The name, one character per byte (see above). */
+  path: string;
+  type: TarEntryType;
+  /** Link target (hard or symbolic), one character per byte; '' for other entries. */
+  linkpath: string;
+  mode: number;
+  /** Bytes of data that follow (only files have data for the sink). */
+  size: number;
+  mtime: Date | undefined;
+}
+
+export interface TarSink {
+  entry(entry: TarEntry): void;
+  /** A piece of the current file's data (a view: copy it to keep it). */
+  data(chunk: Buffer): void;
+  /** The current entry is complete. */
+  end(): void;
+}
+
+export class TarFormatError extends Error {}
+
+const BLOCK = 512;
+
+const TYPES: Record<string, TarEntryType> = {
+  '0': 'File',
+  '\0': 'OldFile',
+  '7': 'ContiguousFile',
+  '1': 'Link',
+  '2': 'SymbolicLink',
+  '3': 'CharacterDevice',
+  '4': 'BlockDevice',
+  '5': 'Directory',
+  '6': 'FIFO',
+  D: 'GNUDumpDir',
+};
+
+/** Fields a pax record (or a GNU long-name entry) overrides. */
+interface Overrides {
+  path?: string;
+  linkpath?: string;
+  size?: number;
+  mtime?: number;
+}
+
+export class TarReader {
+  /** Bytes of a header block received so far (a block may straddle chunks). */
+  private readonly pending = Buffer.alloc(BLOCK);
+  private pendingLength = 0;
+  /** Position in the archive, for messages. */
+  private position = 0;
+  /** Data bytes of the current entry still to come. */
+  private bodyLeft = 0;
+  /** Padding to skip after the current entry's data. */
+  private skipLeft = 0;
+  /** Where the current entry's data goes: the sink, a metadata record, or nowhere. */
+  private body: 'sink' | 'meta' | 'skip' = 'skip';
+  private metaType = '';
+  private meta: Buffer[] = [];
+  private local: Overrides = {};
+  private global: Overrides = {};
+  private zeroBlocks = 0;
+  private ended = false;
+
+  constructor(private readonly sink: TarSink) {}
+
+  write(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && !this.ended) {
+      if (this.bodyLeft > 0) {
+        const n = Math.min(this.bodyLeft, chunk.length - at);
+        const piece = chunk.subarray(at, at + n);
+        if (this.body === 'sink') this.sink.data(piece);
+        else if (this.body === 'meta') this.meta.push(Buffer.from(piece));
+        this.bodyLeft -= n;
+        at += n;
+        this.position += n;
+        if (this.bodyLeft === 0) this.endBody();
+        continue;
+      }
+      if (this.skipLeft > 0) {
+        const n = Math.min(this.skipLeft, chunk.length - at);
+        this.skipLeft -= n;
+        at += n;
+        this.position += n;
+        continue;
+      }
+      if (this.pendingLength === 0 && chunk.length - at >= BLOCK) {
+        this.header(chunk.subarray(at, at + BLOCK));
+        at += BLOCK;
+        continue;
+      }
+      const n = Math.min(BLOCK - this.pendingLength, chunk.length - at);
+      chunk.copy(this.pending, this.pendingLength, at, at + n);
+      this.pendingLength += n;
+      at += n;
+      if (this.pendingLength === BLOCK) {
+        this.pendingLength = 0;
+        this.header(this.pending);
+      }
+    }
+  }
+
+  /** The stream ended: throws when the archive was cut short. */
+  finish(): void {
+    if (this.ended || (this.zeroBlocks > 0 && this.pendingLength === 0)) return;
+    if (this.bodyLeft > 0)
+      throw new TarFormatError(`truncated: an entry needs ${this.bodyLeft} more bytes`);
+    throw new TarFormatError('truncated: the archive has no end-of-archive block');
+  }
+
+  private header(block: Buffer): void {
+    const at = this.position;
+    this.position += BLOCK;
+    if (isZero(block)) {
+      this.zeroBlocks++;
+      if (this.zeroBlocks === 2) this.ended = true;
+      return;
+    }
+    this.zeroBlocks = 0;
+    if (!checksumMatches(block))
+      throw new TarFormatError(`invalid header (bad checksum) at byte ${at}`);
+    const flag = String.fromCharCode(block[156] ?? 0);
+    const size = number(block, 124, 12, at);
+    if (flag === 'L' || flag === 'K' || flag === 'x' || flag === 'g') {
+      this.startBody('meta', size);
+      this.metaType = flag;
+      return;
+    }
+    const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
+    let path = field(block, 0, 100);
+    if (ustar) {
+      const prefix = field(block, 345, 155);
+      if (prefix !== '') path = `${prefix}/${path}`;
+    }
+    const over = { ...this.global, ...this.local };
+    this.local = {};
+    path = over.path ?? path;
+    let type: TarEntryType = TYPES[flag] ?? `Unsupported-${flag}`;
+    // Old archives mark folders as files with a trailing slash.
+    if ((type === 'File' || type === 'OldFile') && path.endsWith('/')) type = 'Directory';
+    const entrySize = type === 'Directory' ? 0 : (over.size ?? size);
+    const mtime = over.mtime ?? number(block, 136, 12, at);
+    const entry: TarEntry = {
+      path,
+      type,
+      linkpath: over.linkpath ?? field(block, 157, 100),
+      mode: number(block, 100, 8, at) & 0o7777,
+      size: entrySize,
+      mtime: Number.isFinite(mtime) ? new Date(mtime * 1000) : undefined,
+    };
+    const hasData = type === 'File' || type === 'OldFile' || type === 'ContiguousFile';
+    this.sink.entry(entry);
+    this.startBody(hasData ? 'sink' : 'skip', entrySize);
+  }
+
+  private startBody(body: TarReader['body'], size: number): void {
+    this.body = body;
+    this.bodyLeft = size;
+    this.skipLeft = (BLOCK - (size % BLOCK)) % BLOCK;
+    if (size === 0) this.endBody();
+  }
+
+  private endBody(): void {
+    if (this.body === 'meta') {
+      const data = Buffer.concat(this.meta);
+      this.meta = [];
+      if (this.metaType === 'L') this.local.path = cString(data);
+      else if (this.metaType === 'K') this.local.linkpath = cString(data);
+      else if (this.metaType === 'x') Object.assign(this.local, parsePax(data));
+      else Object.assign(this.global, parsePax(data));
+    } else {
+      this.sink.end();
+    }
+    this.body = 'skip';
+  }
+}
+
+function isZero(block: Buffer): boolean {
+  for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) return false;
+  return true;
+}
+
+/** The header's checksum: the sum of its bytes with the checksum field read as spaces. */
+function checksumMatches(block: Buffer): boolean {
+  const recorded = Number.parseInt(block.toString('latin1', 148, 156).replace(/\0.*/, ''), 8);
+  let unsigned = 0;
+  let signed = 0;
+  for (let i = 0; i < BLOCK; i++) {
+    const byte = i >= 148 && i < 156 ? 0x20 : (block[i] as number);
+    unsigned += byte;
+    signed += byte > 127 ? byte - 256 : byte;
+  }
+  return recorded === unsigned || recorded === signed;
+}
+
+/** A NUL-terminated field, one character per byte. */
+function field(block: Buffer, offset: number, length: number): string {
+  const end = block.indexOf(0, offset);
+  return block.toString('latin1', offset, end < 0 || end > offset + length ? offset + length : end);
+}
+
+function cString(data: Buffer): string {
+  const end = data.indexOf(0);
+  return data.toString('latin1', 0, end < 0 ? data.length : end);
+}
+
+/** An octal field, or GNU's base-256 (first byte 0x80 or 0xff). */
+function number(block: Buffer, offset: number, length: number, at: number): number {
+  const first = block[offset] as number;
+  if (first & 0x80) {
+    let value = first === 0xff ? -1 : first & 0x7f;
+    for (let i = 1; i < length; i++) value = value * 256 + (block[offset + i] as number);
+    return value;
+  }
+  const text = block
+    .toString('latin1', offset, offset + length)
+    .replace(/\0.*/s, '')
+    .trim();
+  if (text === '') return 0;
+  if (!/^[0-7]+$/.test(text))
+    throw new TarFormatError(`invalid header (number field '${text}') at byte ${at}`);
+  return Number.parseInt(text, 8);
+}
+
+/** pax records: "LENGTH KEY=VALUE\n", LENGTH counting the whole record in bytes. */
+function parsePax(data: Buffer): Overrides {
+  const out: Overrides = {};
+  let at = 0;
+  while (at < data.length) {
+    const space = data.indexOf(0x20, at);
+    if (space < 0) break;
+    const length = Number.parseInt(data.toString('latin1', at, space), 10);
+    if (!(length > 0) || at + length > data.length)
+      throw new TarFormatError('invalid pax extended header');
+    const record = data.toString('latin1', space + 1, at + length - 1);
+    at += length;
+    const equals = record.indexOf('=');
+    if (equals < 0) continue;
+    const key = record.slice(0, equals);
+    const value = record.slice(equals + 1);
+    if (key === 'path') out.path = value || undefined;
+    else if (key === 'linkpath') out.linkpath = value || undefined;
+    else if (key === 'size' && /^\d+$/.test(value)) out.size = Number(value);
+    else if (key === 'mtime' && value !== '' && Number.isFinite(Number(value)))
+      out.mtime = Number(value);
+  }
+  return out;
+}

@@ -1,0 +1,77 @@
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type TarEntry, TarFormatError, TarReader } from '../src/tar-reader.js';
+
+const work = mkdtempSync(join(tmpdir(), 'poncho-tar-reader-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** Reads `archive` fed in chunks of `chunk` bytes; entries with their data as text. */
+function read(archive: Buffer, chunk = 1000): Array<TarEntry & { text: string }> {
+  const out: Array<TarEntry & { text: string }> = [];
+  const reader = new TarReader({
+    entry: (entry) => out.push({ ...entry, text: '' }),
+    data: (piece) => {
+      const last = out[out.length - 1] as { text: string };
+      last.text += piece.toString('latin1');
+    },
+    end: () => {},
+  });
+  for (let at = 0; at < archive.length; at += chunk) reader.write(archive.subarray(at, at + chunk));
+  reader.finish();
+  return out;
+}
+
+/** A folder with a name that is not UTF-8, a long name, a long link target, packed by GNU tar. */
+const packed = new Map<string, Buffer>();
+function packWithGnuTar(format: 'gnu' | 'pax'): Buffer {
+  const done = packed.get(format);
+  if (done) return done;
+  const root = join(work, format);
+  mkdirSync(join(root, 'bin'), { recursive: true });
+  const odd = Buffer.concat([Buffer.from(`${root}/bin/a`), Buffer.from([0xff])]);
+  writeFileSync(odd, 'odd\n');
+  const long = `${'d'.repeat(120)}/${'f'.repeat(150)}`;
+  mkdirSync(join(root, 'd'.repeat(120)));
+  writeFileSync(join(root, long), 'long\n');
+  symlinkSync(long, join(root, 'link'));
+  const file = join(work, `${format}.tar`);
+  execFileSync('tar', [`--format=${format}`, '--sort=name', '-cf', file, '-C', root, '.']);
+  packed.set(format, readFileSync(file));
+  return packWithGnuTar(format);
+}
+
+describe('TarReader', () => {
+  for (const format of ['gnu', 'pax'] as const) {
+    it(`reads GNU tar's ${format} format with names as bytes, at any chunking`, () => {
+      const archive = packWithGnuTar(format);
+      for (const chunk of [1, 511, 512, 4096, archive.length]) {
+        const entries = read(archive, chunk);
+        const byName = new Map(entries.map((entry) => [entry.path, entry]));
+        const odd = byName.get('./bin/a\u00ff');
+        expect(odd?.type).toBe('File');
+        expect(odd?.text).toBe('odd\n');
+        const long = `./${'d'.repeat(120)}/${'f'.repeat(150)}`;
+        expect(byName.get(long)?.text).toBe('long\n');
+        expect(byName.get('./link')).toMatchObject({
+          type: 'SymbolicLink',
+          linkpath: long.slice(2),
+        });
+        expect(byName.get('./bin/')?.type).toBe('Directory');
+      }
+    });
+  }
+
+  it('refuses a cut archive, a damaged header and a missing end-of-archive block', () => {
+    const archive = packWithGnuTar('gnu');
+    expect(() => read(archive.subarray(0, 1024 + 100))).toThrow(TarFormatError);
+    const damaged = Buffer.from(archive);
+    damaged[10] = (damaged[10] ?? 0) ^ 0x40;
+    expect(() => read(damaged)).toThrow(/bad checksum/);
+    // The data ends exactly after an entry: no end-of-archive block.
+    const firstEntry = archive.subarray(0, 512);
+    expect(() => read(firstEntry)).toThrow(/no end-of-archive/);
+  });
+});
