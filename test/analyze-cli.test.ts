@@ -86,11 +86,11 @@ describe('poncho_package_analyze CLI', () => {
     });
     expect(piped.status).toBe(0);
     expect(JSON.parse(piped.stdout).conda.dependencies).toEqual([
-      'distutils',
       'pip',
       'python=3.12',
       'pyyaml',
       'requests',
+      'setuptools',
     ]);
     const report = JSON.parse(await readFile(join(root, 'report.json'), 'utf8'));
     expect(report.reportVersion).toBe(1);
@@ -101,7 +101,9 @@ describe('poncho_package_analyze CLI', () => {
       line: 1,
       resolution: 'local',
     });
-    expect(piped.stderr).toMatch(/<stdin>:3: no known package provides "distutils"/);
+    expect(piped.stderr).toMatch(
+      /<stdin>:3: "distutils" was removed from the standard library in Python 3\.12 .*using "setuptools"/,
+    );
     const reportOut = run(['--python-version', '3.11', '--report', '-', 'helper.py', 'spec.json'], {
       cwd: root,
     });
@@ -143,7 +145,7 @@ describe('poncho_package_analyze CLI', () => {
     });
     const fn = run(['--python-version', '3.11', '--function', 'A.run', 's.py', '-'], { cwd: root });
     expect(fn.status).toBe(0);
-    expect(JSON.parse(fn.stdout).conda.dependencies).toEqual(['pip', 'python=3.11', 'run_pkg']);
+    expect(JSON.parse(fn.stdout).conda.dependencies).toEqual(['pip', 'python=3.11', 'run-pkg']);
     const both = run(['--toplevel', '--function', 'A.run', 's.py', 'out.json'], { cwd: root });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/--toplevel and --function exclude each other/);
@@ -173,7 +175,8 @@ describe('poncho_package_analyze CLI', () => {
       {
         args: ['empty', 'out.json'],
         status: 1,
-        message: /no Python files \(\*\.py\) found under empty/,
+        message:
+          /no Python files \(\*\.py, \*\.ipynb, scripts with a python shebang\) found under empty/,
       },
       {
         args: ['binary.py', 'out.json'],

@@ -6,13 +6,14 @@
 
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ExitCode, fileError, PonchoError, UsageError } from '@poncho/core/errors';
 import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec-format';
 import { defaultCacheDir, ScanCache } from './cache.js';
 import type { FoundImport } from './imports.js';
+import { legacyModule } from './legacy-stdlib.js';
 import { type LocalModule, LocalResolver } from './local.js';
-import { PackageMapper, parsePackageMappings } from './mapping.js';
+import { PackageMapper, parsePackageMappings, type ResolvedPackage } from './mapping.js';
 import type { ScanPool } from './pool.js';
 import { type PrefixIndex, pin, readPrefix } from './prefix.js';
 import { checkPythonVersion, pythonTarget } from './python-version.js';
@@ -27,6 +28,7 @@ import { type FileScan, outcomeError, type ScanOutcome } from './scan-outcome.js
 import {
   displayPath,
   expandSources,
+  isTestFile,
   readSource,
   readStream,
   type SourceFile,
@@ -136,7 +138,7 @@ export async function analyze(
     checkPythonVersion(options.pythonVersion);
     stdlibModules(options.pythonVersion);
   }
-  const expanded = await expandSources(sources, cwd);
+  const expanded = await expandSources(sources, cwd, { strict: options.strict, warn });
   const sourceRoots = await Promise.all(
     (options.sourceRoots ?? []).map((root) => checkFolder(resolve(cwd, root), root)),
   );
@@ -199,7 +201,16 @@ export async function analyze(
         // so that no thread is left with one big file at the end.
         const prepared = await Promise.all(
           chunk.map(async (entry) => {
-            const bytes = await readSource(entry.file, stdin);
+            let bytes: Uint8Array;
+            try {
+              bytes = await readSource(entry.file, stdin);
+            } catch (error) {
+              // One dangling link or unreadable file in a folder does not end the run.
+              if (entry.file.named || options.strict || !(error instanceof PonchoError))
+                throw error;
+              warn(`${entry.file.display}: skipped: ${error.message}`);
+              return { skipped: true as const };
+            }
             const key = cache?.key(bytes);
             const hit = key === undefined ? undefined : cache?.get(key);
             if (!hit && threads > 1 && chunk.length >= WORKER_THRESHOLD) {
@@ -210,9 +221,14 @@ export async function analyze(
             return { bytes, key, hit };
           }),
         );
-        const outcomes: ScanOutcome[] = [];
+        const outcomes: Array<ScanOutcome | undefined> = [];
         const misses: number[] = [];
-        for (const [i, { hit }] of prepared.entries()) {
+        for (const [i, read] of prepared.entries()) {
+          if ('skipped' in read) {
+            stats.files++;
+            continue;
+          }
+          const { hit } = read;
           if (hit) {
             outcomes[i] = hit;
             stats.cacheHits++;
@@ -220,7 +236,11 @@ export async function analyze(
             options.onProgress?.(stats.files, total);
           } else misses.push(i);
         }
-        misses.sort((a, b) => (prepared[b]?.bytes.length ?? 0) - (prepared[a]?.bytes.length ?? 0));
+        const size = (i: number) => {
+          const read = prepared[i];
+          return read && 'bytes' in read ? (read.bytes?.length ?? 0) : 0;
+        };
+        misses.sort((a, b) => size(b) - size(a));
         let scanner: ScanPool | undefined;
         if (threads > 1 && misses.length >= WORKER_THRESHOLD) {
           workers ??= newPool(threads);
@@ -232,7 +252,7 @@ export async function analyze(
         }
         await Promise.all(
           misses.map(async (i) => {
-            const { bytes, key } = prepared[i] as (typeof prepared)[number];
+            const { bytes, key } = prepared[i] as { bytes: Uint8Array; key?: string };
             const outcome = await (scanner as ScanPool).scan(
               bytes,
               (chunk[i] as Entry).file.display,
@@ -245,8 +265,14 @@ export async function analyze(
           }),
         );
         for (const [i, entry] of chunk.entries()) {
-          const outcome = outcomes[i] as ScanOutcome;
-          if (!outcome.ok) throw outcomeError(outcome);
+          const outcome = outcomes[i];
+          if (!outcome) continue; // skipped (unreadable)
+          if (!outcome.ok) {
+            const error = outcomeError(outcome);
+            if (entry.file.named || options.strict) throw error;
+            warn(`${entry.file.display}: skipped: ${error.message}`);
+            continue;
+          }
           entry.scan = outcome.scan;
           entries.push(entry);
           for (const followed of follow(entry, resolver, options, cwd, seen)) {
@@ -290,39 +316,67 @@ export async function analyze(
     return shown;
   };
   const imports: ReportImport[] = [];
-  const conda: string[] = [];
-  const pip: string[] = [];
   const warnedNames = new Set<string>();
+  const warnOnce = (key: string, message: string) => {
+    if (warnedNames.has(key)) return;
+    warnedNames.add(key);
+    warn(message);
+  };
+  const context = { options, stdlib, mapper, display, pythonVersion: python.version };
   for (const entry of entries) {
     const scan = entry.scan as FileScan;
     for (const [i, found] of scan.imports.entries()) {
-      const record = classify(found, entry, entry.local?.[i], { options, stdlib, mapper, display });
-      imports.push(record);
-      if (
-        record.excluded === 'optional-unresolved' &&
-        !warnedNames.has(`optional:${record.name}`)
-      ) {
-        warnedNames.add(`optional:${record.name}`);
-        warn(
-          `${record.file}:${record.line}: optional import "${record.module}" (inside try/except ImportError) is not a known package; it is left out of the spec (to include it: --pkg-mapping ${record.name}=PACKAGE)`,
-        );
-      }
-      if (record.excluded || !record.package) continue;
-      if (record.package.startsWith('pip:')) pip.push(record.package.slice(4));
-      else conda.push(record.package);
-      if (warnedNames.has(record.name)) continue;
-      if (record.resolution === 'name') {
-        warnedNames.add(record.name);
-        warn(
-          `${record.file}:${record.line}: no known package provides "${record.name}"; using the conda package "${record.package}" (if that is wrong: --pkg-mapping ${record.name}=PACKAGE)`,
-        );
-      } else if (prefix && record.resolution === 'depfinder') {
-        warnedNames.add(record.name);
-        warn(
-          `${record.file}:${record.line}: "${record.name}" is not installed in ${prefix.prefix}; using "${record.package}" (not pinned) from the bundled import table`,
-        );
+      for (const record of classify(found, entry, entry.local?.[i], context)) {
+        imports.push(record);
+        const where = `${record.file}:${record.line}`;
+        const legacy = record.legacy;
+        if (legacy && !found.optional) {
+          const what =
+            legacy.kind === 'python2'
+              ? `"${record.name}" is a Python 2 standard-library module`
+              : legacy.kind === 'removed'
+                ? `"${record.name}" was removed from the standard library in Python ${legacy.removedIn} (the target is ${python.version})`
+                : `"${record.name}" is in the standard library only from Python ${legacy.addedIn} on (the target is ${python.version})`;
+          const outcome = record.package
+            ? `; using "${record.package}", which provides it`
+            : '; it is left out of the spec';
+          warnOnce(`legacy:${record.name}`, `${where}: ${what}: ${legacy.advice}${outcome}`);
+        }
+        if (record.excluded === 'optional-unresolved') {
+          warnOnce(
+            `optional:${record.name}`,
+            `${where}: optional import "${record.module}" (inside try/except ImportError) is not a known package; it is left out of the spec (to include it: --pkg-mapping ${record.name}=PACKAGE)`,
+          );
+        }
+        if (record.excluded || !record.package) continue;
+        if (record.resolution === 'name') {
+          warnOnce(
+            record.package,
+            `${where}: no known package provides "${record.module}"; using the conda package "${record.package}" (if that is wrong: --pkg-mapping ${record.module}=PACKAGE)`,
+          );
+        } else if (prefix && record.resolution === 'depfinder') {
+          warnOnce(
+            record.package,
+            `${where}: "${record.module}" is not installed in ${prefix.prefix}; using "${record.package}" (not pinned) from the bundled import table`,
+          );
+        }
       }
     }
+  }
+  for (const [module, name] of mappings) {
+    const top = module.split('.')[0] as string;
+    if (stdlib.has(top))
+      warn(
+        `--pkg-mapping ${module}=${name} has no effect: ${top} is in the standard library of Python ${python.version}, which Python imports first`,
+      );
+  }
+  const testOnly = markTestOnly(imports);
+  const conda: string[] = [];
+  const pip: string[] = [];
+  for (const record of imports) {
+    if (record.excluded || !record.package) continue;
+    if (record.package.startsWith('pip:')) pip.push(record.package.slice(4));
+    else conda.push(record.package);
   }
 
   const pipProvider = prefix?.conda.get('pip');
@@ -342,7 +396,7 @@ export async function analyze(
     channels,
     sources: entries.map(reportSource),
     imports,
-    packages: { conda: condaDependencies(spec), pip: pipDependencies(spec) },
+    packages: { conda: condaDependencies(spec), pip: pipDependencies(spec), testOnly },
     warnings,
   };
   return { spec, report, stats };
@@ -411,8 +465,10 @@ function follow(
     for (const path of local.files) {
       if (seen.has(path)) continue;
       seen.add(path);
+      const file: SourceFile = { path, display: displayPath(path, cwd) };
+      if (isTestFile(pathBelowRoots(path, resolver.roots))) file.test = true;
       next.push({
-        file: { path, display: displayPath(path, cwd) },
+        file,
         original: false,
         followedFrom: `${entry.file.display}:${found.line}`,
       });
@@ -422,17 +478,36 @@ function follow(
   return next;
 }
 
+interface ClassifyContext {
+  options: AnalyzeOptions;
+  stdlib: ReadonlySet<string>;
+  mapper: PackageMapper;
+  display: (path: string) => string;
+  pythonVersion: string;
+}
+
+/**
+ * The report records of one import: usually one, but `from google.cloud import storage,
+ * bigquery` names two packages, so it gives one record per package (each with the dotted name
+ * that decided it as its module).
+ */
+/** `path` relative to the innermost root holding it (its file name when none does). */
+function pathBelowRoots(path: string, roots: readonly string[]): string {
+  let best: string | undefined;
+  for (const root of roots) {
+    const rel = relative(root, path);
+    if (rel.startsWith('..') || isAbsolute(rel)) continue;
+    if (best === undefined || rel.length < best.length) best = rel;
+  }
+  return best ?? basename(path);
+}
+
 function classify(
   found: FoundImport,
   entry: Entry,
   local: LocalModule | undefined,
-  context: {
-    options: AnalyzeOptions;
-    stdlib: ReadonlySet<string>;
-    mapper: PackageMapper;
-    display: (path: string) => string;
-  },
-): ReportImport {
+  context: ClassifyContext,
+): ReportImport[] {
   const top = found.level > 0 ? '' : (found.module.split('.')[0] ?? '');
   const record: ReportImport = {
     module: `${'.'.repeat(found.level)}${found.module}`,
@@ -446,32 +521,94 @@ function classify(
   };
   const innermost = found.functions[found.functions.length - 1];
   if (innermost) record.function = innermost;
+  if (entry.file.test) record.testFile = true;
   let intrinsic: ExclusionReason | undefined;
-  let resolution: Resolution;
+  let records = [record];
   if (found.kind === 'future') {
-    resolution = 'future';
+    record.resolution = 'future';
     intrinsic = 'future';
   } else if (found.level > 0 || local) {
-    resolution = found.level > 0 ? 'relative' : 'local';
+    record.resolution = found.level > 0 ? 'relative' : 'local';
     intrinsic = 'local';
     if (local) record.location = context.display(local.location);
   } else if (context.stdlib.has(top)) {
-    resolution = 'stdlib';
+    record.resolution = 'stdlib';
     intrinsic = 'stdlib';
   } else {
-    const resolved = context.mapper.resolve(found.module);
-    resolution = resolved.resolution;
-    record.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+    const legacy = legacyModule(top, context.pythonVersion);
+    const mapped = context.mapper.mapped(found.module);
+    if (legacy && !mapped) {
+      record.resolution =
+        `${legacy.kind === 'python2' ? 'python2' : legacy.kind}-stdlib` as Resolution;
+      record.legacy = legacy;
+      const replacement = legacy.kind === 'removed' ? legacy.package : undefined;
+      if (replacement) {
+        const resolved = context.mapper.named(replacement, 'depfinder');
+        record.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+      } else intrinsic = record.resolution as ExclusionReason;
+    } else {
+      records = resolvePackages(found, record, context.mapper);
+    }
   }
-  record.resolution = resolution;
-  const excluded =
-    intrinsic ??
-    selectionExclusion(found, entry, context.options) ??
-    (found.typeChecking ? 'type-checking' : undefined) ??
-    (isUserExcluded(found.module, context.options.exclude) ? 'user-excluded' : undefined) ??
-    (found.optional && resolution === 'name' ? 'optional-unresolved' : undefined);
-  if (excluded) record.excluded = excluded;
-  return record;
+  for (const each of records) {
+    const excluded =
+      intrinsic ??
+      selectionExclusion(found, entry, context.options) ??
+      (found.typeChecking ? 'type-checking' : undefined) ??
+      (isUserExcluded(each.module, context.options.exclude) ? 'user-excluded' : undefined) ??
+      (found.optional && each.resolution === 'name' ? 'optional-unresolved' : undefined);
+    if (excluded) each.excluded = excluded;
+  }
+  return records;
+}
+
+/**
+ * Resolves an import to packages. For `from M import a, b` each name may be a submodule that a
+ * different distribution provides (namespace packages), so `M.a` and `M.b` are resolved; when
+ * they agree (almost always) the import stays one record.
+ */
+function resolvePackages(
+  found: FoundImport,
+  record: ReportImport,
+  mapper: PackageMapper,
+): ReportImport[] {
+  const candidates =
+    found.kind === 'from'
+      ? found.names.filter((n) => n !== '*').map((n) => `${found.module}.${n}`)
+      : [];
+  if (candidates.length === 0) candidates.push(found.module);
+  const groups = new Map<string, { module: string; resolved: ResolvedPackage }>();
+  for (const candidate of candidates) {
+    const resolved = mapper.resolve(candidate);
+    const key = `${resolved.section}:${resolved.spec}`;
+    if (!groups.has(key)) groups.set(key, { module: candidate, resolved });
+  }
+  const many = groups.size > 1;
+  return [...groups.values()].map(({ module, resolved }) => {
+    const each: ReportImport = { ...record, resolution: resolved.resolution };
+    if (many) each.module = module;
+    each.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+    return each;
+  });
+}
+
+/**
+ * Marks the records of packages that only test files import (`testOnly`), and returns those
+ * packages: the spec keeps them (the user named the tests), callers may leave them out.
+ */
+function markTestOnly(imports: ReportImport[]): string[] {
+  const usedOutsideTests = new Set<string>();
+  for (const record of imports)
+    if (!record.excluded && record.package && !record.testFile)
+      usedOutsideTests.add(record.package);
+  const only = new Set<string>();
+  for (const record of imports) {
+    if (record.excluded || !record.package || !record.testFile) continue;
+    if (usedOutsideTests.has(record.package)) continue;
+    record.testOnly = true;
+    only.add(record.package);
+  }
+  return [...only].sort();
 }
 
 function isUserExcluded(module: string, exclude: readonly string[] | undefined): boolean {

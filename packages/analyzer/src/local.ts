@@ -28,7 +28,7 @@ export class LocalResolver {
   private readonly walks = new Map<string, LocalModule | null>();
 
   /** `roots`: folders of the sources, directory arguments and --source-root values. */
-  constructor(private readonly roots: readonly string[]) {}
+  constructor(readonly roots: readonly string[]) {}
 
   private readonly listings = new Map<string, Map<string, Kind>>();
 
