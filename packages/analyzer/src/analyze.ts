@@ -13,7 +13,12 @@ import { defaultCacheDir, ScanCache } from './cache.js';
 import type { FoundImport } from './imports.js';
 import { legacyModule } from './legacy-stdlib.js';
 import { type LocalModule, LocalResolver } from './local.js';
-import { PackageMapper, parsePackageMappings, type ResolvedPackage } from './mapping.js';
+import {
+  depfinderTable,
+  PackageMapper,
+  parsePackageMappings,
+  type ResolvedPackage,
+} from './mapping.js';
 import type { ScanPool } from './pool.js';
 import { type PrefixIndex, pin, readPrefix } from './prefix.js';
 import { checkPythonVersion, pythonTarget } from './python-version.js';
@@ -24,6 +29,7 @@ import type {
   ReportSource,
   Resolution,
 } from './report.js';
+import { parseCondaSpec, parsePipRequirement } from './requirements.js';
 import { type FileScan, outcomeError, type ScanOutcome } from './scan-outcome.js';
 import {
   displayPath,
@@ -166,13 +172,13 @@ export async function analyze(
       ? undefined
       : new ScanCache(
           options.cache ?? defaultCacheDir(env),
-          wantFunctions ? 'functions' : 'imports',
+          `${wantFunctions ? 'functions' : 'imports'}${options.strict ? '+python2' : ''}`,
         );
   // The parser's modules are loaded only when something is not in the cache.
   let poolModule: typeof import('./pool.js') | undefined;
   const newPool = async (count: number) => {
     poolModule ??= await import('./pool.js');
-    return new poolModule.ScanPool(count, wantFunctions);
+    return new poolModule.ScanPool(count, { functions: wantFunctions, python2: options.strict });
   };
   // Promises, so that concurrent callers share one pool.
   let inline: Promise<ScanPool> | undefined;
@@ -187,6 +193,13 @@ export async function analyze(
     return stdinBytes;
   };
 
+  // Whether a package of this top-level name is installed (the environment's records), or
+  // without an environment, whether a package is known for it (the table, --pkg-mapping).
+  const installed = async (top: string): Promise<boolean> => {
+    const prefix = await prefixReady;
+    if (prefix) return prefix.regular.has(top) || prefix.moduleFiles.has(top);
+    return mappings.has(top) || depfinderTable().has(top);
+  };
   const entries: Entry[] = [];
   const seen = new Set<string>(expanded.files.map((f) => f.path));
   let queue: Entry[] = expanded.files.map((file) => ({ file, original: true }));
@@ -275,7 +288,7 @@ export async function analyze(
           }
           entry.scan = outcome.scan;
           entries.push(entry);
-          for (const followed of follow(entry, resolver, options, cwd, seen)) {
+          for (const followed of await follow(entry, resolver, options, cwd, seen, installed)) {
             queue.push(followed);
             total++;
           }
@@ -290,7 +303,17 @@ export async function analyze(
 
   for (const entry of entries) {
     for (const problem of entry.scan?.syntaxErrors ?? []) {
-      const message = `${entry.file.display}:${problem.line}:${problem.column}: syntax error${problem.kind === 'missing' ? ' (something is missing here)' : ''}`;
+      const where = `${entry.file.display}:${problem.line}:${problem.column}`;
+      if (problem.kind === 'too-large') {
+        const message = `${where}: ${problem.what}`;
+        if (options.strict)
+          throw new PonchoError('ERR_SOURCE_TOO_LARGE', message, {
+            hint: 'Keep such data in a file the code reads (JSON, .npy...), or run without --strict to skip the statement with a warning.',
+          });
+        warn(message);
+        continue;
+      }
+      const message = `${where}: syntax error${problem.what ? `: ${problem.what}` : problem.kind === 'missing' ? ' (something is missing here)' : ''}`;
       if (options.strict) {
         throw new PonchoError('ERR_SYNTAX', message, {
           hint: 'Fix the file (python3 -m py_compile FILE shows the error), or run without --strict to only warn.',
@@ -414,6 +437,15 @@ function splitExtras(values: readonly string[]): { conda: string[]; pip: string[
         `--extra-pkg ${JSON.stringify(value)} names no package`,
         'e.g. --extra-pkg numpy or --extra-pkg pip:uproot==5.0.5',
       );
+    // Checked here: a typo would otherwise be written into the spec and fail at create time.
+    const parsed = isPip ? parsePipRequirement(body) : parseCondaSpec(body);
+    if (typeof parsed === 'string')
+      throw new UsageError(
+        `--extra-pkg ${JSON.stringify(value)}: ${parsed}`,
+        isPip
+          ? 'Give a pip requirement after pip:, e.g. --extra-pkg pip:uproot==5.0.5'
+          : 'Give a conda match spec, e.g. --extra-pkg "numpy>=1.24,<2" or --extra-pkg numpy=1.26.4',
+      );
     (isPip ? pip : conda).push(body);
   }
   return { conda, pip };
@@ -448,19 +480,33 @@ function selectionExclusion(
 }
 
 /** Resolves the local imports of a scanned entry and returns the files not seen yet. */
-function follow(
+async function follow(
   entry: Entry,
   resolver: LocalResolver,
   options: AnalyzeOptions,
   cwd: string,
   seen: Set<string>,
-): Entry[] {
+  installed: (top: string) => Promise<boolean>,
+): Promise<Entry[]> {
   const scan = entry.scan as FileScan;
   const dir = entry.file.path === STDIN ? resolve(cwd) : dirname(entry.file.path);
   const next: Entry[] = [];
-  entry.local = scan.imports.map((found) => {
+  entry.local = [];
+  for (const found of scan.imports) {
+    entry.local.push(await followOne(found));
+  }
+  return next;
+
+  async function followOne(found: FoundImport): Promise<LocalModule | undefined> {
     if (found.kind === 'future') return undefined;
     const local = resolver.resolve(found, dir);
+    // A folder without __init__.py does not hide an installed package of that name.
+    if (
+      local?.namespace &&
+      found.level === 0 &&
+      (await installed(found.module.split('.')[0] as string))
+    )
+      return undefined;
     if (!local || found.typeChecking || selectionExclusion(found, entry, options)) return local;
     for (const path of local.files) {
       if (seen.has(path)) continue;
@@ -474,8 +520,7 @@ function follow(
       });
     }
     return local;
-  });
-  return next;
+  }
 }
 
 interface ClassifyContext {

@@ -31,8 +31,13 @@ export interface FoundImport {
 export interface SyntaxProblem {
   line: number;
   column: number;
-  /** 'error' for text tree-sitter could not parse, 'missing' for a token it had to invent. */
-  kind: 'error' | 'missing';
+  /**
+   * 'error' for text tree-sitter could not parse, 'missing' for a token it had to invent,
+   * 'python2' for Python 2 syntax that tree-sitter-python accepts and Python 3 rejects.
+   */
+  kind: 'error' | 'missing' | 'python2' | 'too-large';
+  /** What is wrong, when known (`print statement`). */
+  what?: string;
 }
 
 export interface ExtractedImports {
@@ -58,6 +63,8 @@ function dotted(node: Node): string {
 export interface ExtractOptions {
   /** Also list the functions defined in the file. */
   functions?: boolean;
+  /** Also report the Python 2 syntax tree-sitter accepts (print statements...): --strict. */
+  python2?: boolean;
 }
 
 export function extractImports(
@@ -153,6 +160,12 @@ export function extractImports(
   if (dynamic > 0) imports.sort((a, b) => a.line - b.line);
 
   const syntaxErrors = root.hasError ? syntaxProblems(root) : [];
+  if (options.python2 && syntaxErrors.length < MAX_SYNTAX_PROBLEMS) {
+    syntaxErrors.push(
+      ...python2Syntax(root, grammar).slice(0, MAX_SYNTAX_PROBLEMS - syntaxErrors.length),
+    );
+    syntaxErrors.sort((a, b) => a.line - b.line || a.column - b.column);
+  }
   return options.functions ? { imports, functions, syntaxErrors } : { imports, syntaxErrors };
 }
 
@@ -331,5 +344,62 @@ function syntaxProblems(root: Node): SyntaxProblem[] {
     }
   };
   visit(root);
+  return problems;
+}
+
+/**
+ * Python 2 syntax that tree-sitter-python parses without an error (it keeps Python 2's print
+ * and exec statements in its grammar) but CPython 3 rejects, so that --strict rejects it too.
+ */
+function python2Syntax(root: Node, grammar: PythonGrammar): SyntaxProblem[] {
+  const problems: SyntaxProblem[] = [];
+  const add = (node: Node, what: string) =>
+    problems.push({
+      line: node.startPosition.row + 1,
+      column: node.startPosition.column + 1,
+      kind: 'python2',
+      what,
+    });
+  for (const { node } of grammar.python2Query.captures(root)) {
+    switch (node.type) {
+      case 'print_statement':
+        // `print >>f, x` is also a valid Python 3 expression (a tuple); `print x` is not.
+        if (!node.children.some((c) => c?.type === 'chevron'))
+          add(node, 'Python 2 print statement (Python 3: print(...))');
+        break;
+      case 'exec_statement':
+        add(node, 'Python 2 exec statement (Python 3: exec(...))');
+        break;
+      case 'integer':
+        if (/^0+[1-9][0-9]*$/.test(node.text))
+          add(node, 'Python 2 octal literal (Python 3: 0o...)');
+        else if (/[lL]$/.test(node.text)) add(node, 'Python 2 long integer suffix L');
+        break;
+      case 'string_start':
+        if (node.text.startsWith('`')) add(node, 'Python 2 backquotes (Python 3: repr(...))');
+        else if (/^(?:[uU][rR]|[rR][uU])/.test(node.text)) add(node, 'Python 2 string prefix ur');
+        break;
+      case 'comparison_operator':
+        if (node.children.some((c) => c?.type === '<>'))
+          add(node, 'Python 2 operator <> (Python 3: !=)');
+        break;
+      case 'except_clause':
+        if (
+          node.childrenForFieldName('value').length > 1 &&
+          node.children.some((c) => c?.type === ',')
+        )
+          add(node, 'Python 2 "except X, e" (Python 3: except X as e)');
+        break;
+      case 'raise_statement': {
+        const list = node.namedChildren[0];
+        if (list?.type === 'expression_list' && list.namedChildCount > 1)
+          add(node, 'Python 2 "raise E, message" (Python 3: raise E(message))');
+        break;
+      }
+      default:
+        break;
+    }
+    if (problems.length >= MAX_SYNTAX_PROBLEMS) break;
+  }
   return problems;
 }

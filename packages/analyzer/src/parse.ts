@@ -18,6 +18,8 @@ export interface PythonGrammar {
   statementHolderTypes: ReadonlySet<number>;
   /** Function definitions (for --function). */
   functionQuery: Query;
+  /** Nodes that may be Python 2 syntax, which tree-sitter-python accepts (for --strict). */
+  python2Query: Query;
 }
 
 const IMPORT_TYPES = ['import_statement', 'import_from_statement', 'future_import_statement'];
@@ -42,6 +44,10 @@ const STATEMENT_HOLDERS = [
   'ERROR',
 ];
 const FUNCTION_QUERY = '(function_definition name: (identifier) @def)';
+const PYTHON2_QUERY = `[
+  (print_statement) (exec_statement) (integer) (string_start) (comparison_operator)
+  (except_clause) (raise_statement)
+] @node`;
 
 let loading: Promise<PythonGrammar> | undefined;
 
@@ -62,6 +68,7 @@ export function loadPythonGrammar(): Promise<PythonGrammar> {
       importTypes: typeIds(language, IMPORT_TYPES),
       statementHolderTypes: typeIds(language, STATEMENT_HOLDERS),
       functionQuery: new Query(language, FUNCTION_QUERY),
+      python2Query: new Query(language, PYTHON2_QUERY),
     };
   })();
   return loading;

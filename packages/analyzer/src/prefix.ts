@@ -28,6 +28,8 @@ export interface PrefixIndex {
   owners: Map<string, Provider[]>;
   /** Dotted package name -> the package that installed its `__init__.py` (a regular package). */
   regular: Map<string, Provider>;
+  /** Top-level modules that are files (`six.py`, `_cffi_backend.*.so`), not folders. */
+  moduleFiles: Set<string>;
 }
 
 /** Namespace packages nest at most three deep (azure.mgmt.compute); one more is plenty. */
@@ -69,6 +71,7 @@ function addInstalledFile(index: PrefixIndex, path: string, provider: Provider):
     }
     const module = i === 0 ? moduleOfEntry(part, isFolder) : moduleOfPart(part, isFolder);
     if (!module) return;
+    if (i === 0 && !isFolder) index.moduleFiles.add(module);
     name = name ? `${name}.${module}` : module;
     const owners = index.owners.get(name);
     if (!owners) index.owners.set(name, [provider]);
@@ -134,6 +137,7 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
     modules: new Map(),
     owners: new Map(),
     regular: new Map(),
+    moduleFiles: new Set(),
   };
   const condaOwned = new Set<string>();
   const metas = await Promise.all(
