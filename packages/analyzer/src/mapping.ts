@@ -90,9 +90,11 @@ export function parsePackageMappings(values: readonly string[]): Map<string, str
     }
     const isPip = name.startsWith(PIP_PREFIX);
     const body = isPip ? name.slice(PIP_PREFIX.length).trim() : name;
-    const problem = body
-      ? packageProblem(isPip ? parsePipRequirement(body) : parseCondaSpec(body))
-      : 'no package named after "pip:"';
+    const problem = !body
+      ? 'no package named after "pip:"'
+      : /\s/.test(body)
+        ? 'a package has no spaces (version constraints go to --extra-pkg)'
+        : packageProblem(isPip ? parsePipRequirement(body) : parseCondaSpec(body));
     if (problem !== undefined) {
       throw new UsageError(
         `--pkg-mapping ${JSON.stringify(value)}: ${problem}`,
