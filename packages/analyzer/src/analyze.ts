@@ -83,6 +83,8 @@ export interface AnalyzeOptions {
 
 export interface AnalyzeStats {
   files: number;
+  /** Files read from disk (the others were unchanged since a run that cached them). */
+  read: number;
   cacheHits: number;
   parsed: number;
   threads: number;
@@ -183,7 +185,7 @@ export async function analyze(
   // Promises, so that concurrent callers share one pool.
   let inline: Promise<ScanPool> | undefined;
   let workers: Promise<ScanPool> | undefined;
-  const stats: AnalyzeStats = { files: 0, cacheHits: 0, parsed: 0, threads: 0 };
+  const stats: AnalyzeStats = { files: 0, read: 0, cacheHits: 0, parsed: 0, threads: 0 };
   let stdinBytes: Promise<Uint8Array> | undefined;
   const stdin = () => {
     stdinBytes ??=
@@ -214,9 +216,18 @@ export async function analyze(
         // so that no thread is left with one big file at the end.
         const prepared = await Promise.all(
           chunk.map(async (entry) => {
+            // Unchanged since the last run (same stat): the cached scan, without reading.
+            const path = entry.file.path;
+            const info =
+              cache && path !== STDIN ? await stat(path).catch(() => undefined) : undefined;
+            const known = info?.isFile() ? cache?.stats.lookup(path, info) : undefined;
+            const cached = known === undefined ? undefined : cache?.get(known);
+            if (cached) return { hit: cached };
+            const readAt = Date.now();
             let bytes: Uint8Array;
             try {
               bytes = await readSource(entry.file, stdin);
+              stats.read++;
             } catch (error) {
               // One dangling link or unreadable file in a folder does not end the run.
               if (entry.file.named || options.strict || !(error instanceof PonchoError))
@@ -225,6 +236,7 @@ export async function analyze(
               return { skipped: true as const };
             }
             const key = cache?.key(bytes);
+            if (key !== undefined && info?.isFile()) cache?.stats.record(path, info, key, readAt);
             const hit = key === undefined ? undefined : cache?.get(key);
             if (!hit && threads > 1 && chunk.length >= WORKER_THRESHOLD) {
               // Probably a cold run: boot the workers while the other files are read.

@@ -5,6 +5,11 @@
  * statement starts (outside brackets, strings and backslash continuations, not an
  * `else`/`elif`/`except`/`finally`/`case` clause, not right after a decorator); pieces are cut
  * at such lines once they reach the target size. Imports are statements, so none is cut.
+ *
+ * The same cuts let a scan parse only the top-level statements whose text mentions `import`
+ * (importRegions): imports are statements, their context (function, try, if TYPE_CHECKING)
+ * lies within the top-level statement that holds them, and most of a module's text (function
+ * bodies without imports) never needs a tree. Parsing is most of a cold run's time.
  */
 
 export interface SourceChunk {
@@ -18,21 +23,94 @@ export const CHUNK_CHARS = 1 << 20;
 
 const CONTINUATION = /^(?:else|elif|except|finally)\b/;
 
+/** Where top-level statements start: offsets in the text and their 0-based lines. */
+export interface StatementStarts {
+  offsets: number[];
+  lines: number[];
+}
+
+export function statementStarts(text: string): StatementStarts {
+  const offsets: number[] = [];
+  const lines: number[] = [];
+  let line = 0;
+  let depth = 0;
+  let quote = ''; // the open string's quote (one or three quote characters)
+  let continued = false;
+  let afterDecorator = false;
+  const n = text.length;
+  let i = 0;
+  while (i < n) {
+    // At the start of a line.
+    if (!quote && depth === 0 && !continued) {
+      const c = text.charCodeAt(i);
+      const blank =
+        c === 0x20 || c === 0x09 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x23;
+      if (
+        !blank &&
+        !afterDecorator &&
+        !CONTINUATION.test(text.slice(i, i + 9)) &&
+        !/^case\b/.test(text.slice(i, i + 5))
+      ) {
+        offsets.push(i);
+        lines.push(line);
+      }
+      if (c === 0x40 /* @ */) afterDecorator = true;
+      else if (!blank) afterDecorator = false;
+    }
+    continued = false;
+    // Scan the rest of the line.
+    for (; i < n; i++) {
+      const c = text.charCodeAt(i);
+      if (quote) {
+        if (c === 0x5c /* \\ */) {
+          if (text.charCodeAt(i + 1) === 0x0a) line++;
+          i++;
+        } else if (c === 0x0a) {
+          line++;
+          if (quote.length === 1) {
+            quote = ''; // an unterminated string ends at the line
+            i++;
+            break;
+          }
+        } else if (c === quote.charCodeAt(0) && (quote.length === 1 || text.startsWith(quote, i))) {
+          i += quote.length - 1;
+          quote = '';
+        }
+        continue;
+      }
+      if (c === 0x0a) {
+        line++;
+        i++;
+        break;
+      }
+      if (c === 0x23 /* # */) {
+        const end = text.indexOf('\n', i);
+        i = (end < 0 ? n : end) - 1;
+      } else if (c === 0x22 || c === 0x27) {
+        const q = text[i] as string;
+        quote = text.startsWith(q + q + q, i) ? q + q + q : q;
+        i += quote.length - 1;
+      } else if (c === 0x28 || c === 0x5b || c === 0x7b) depth++;
+      else if ((c === 0x29 || c === 0x5d || c === 0x7d) && depth > 0) depth--;
+      else if (c === 0x5c && (text.charCodeAt(i + 1) === 0x0a || text.charCodeAt(i + 1) === 0x0d))
+        continued = true;
+    }
+  }
+  return { offsets, lines };
+}
+
 export function splitTopLevel(text: string, target = CHUNK_CHARS): SourceChunk[] {
   if (text.length <= target) return [{ text, lineOffset: 0 }];
+  const { offsets, lines } = statementStarts(text);
+  offsets.push(text.length);
   const chunks: SourceChunk[] = [];
   let chunkStart = 0;
   let chunkLine = 0;
-  let line = 0;
-  let depth = 0;
-  let quote = ''; // the open string's quote: ', ", ''' or """
-  let continued = false;
-  let afterDecorator = false;
   // The last statement start seen, so that one huge statement gets a chunk of its own.
   let last = 0;
   let lastLine = 0;
-  /** A statement starts at `at` (line `row`): end the chunk there once it is big enough. */
-  const cut = (at: number, row: number) => {
+  for (const [k, at] of offsets.entries()) {
+    const row = lines[k] ?? 0;
     if (at - chunkStart >= target) {
       if (last > chunkStart && at - last >= target) {
         chunks.push({ text: text.slice(chunkStart, last), lineOffset: chunkLine });
@@ -45,68 +123,42 @@ export function splitTopLevel(text: string, target = CHUNK_CHARS): SourceChunk[]
     }
     last = at;
     lastLine = row;
-  };
-  const n = text.length;
-  let i = 0;
-  while (i < n) {
-    // At the start of a line.
-    if (!quote && depth === 0 && !continued) {
-      const c = text.charCodeAt(i);
-      const startsStatement =
-        c !== 0x20 && c !== 0x09 && c !== 0x0c && c !== 0x0a && c !== 0x0d && c !== 0x23;
-      if (
-        startsStatement &&
-        !afterDecorator &&
-        !CONTINUATION.test(text.slice(i, i + 8)) &&
-        !/^case\b/.test(text.slice(i, i + 5))
-      ) {
-        cut(i, line);
-      }
+  }
+  if (chunkStart < text.length)
+    chunks.push({ text: text.slice(chunkStart), lineOffset: chunkLine });
+  return chunks;
+}
+
+/**
+ * The parts of a source that can hold imports: runs of top-level statements whose text
+ * contains `import` (which `__import__` and `import_module` do too), each at most `target`
+ * characters unless one statement is larger. Text before the first statement (comments, a
+ * BOM) is left out with the rest.
+ */
+export function importRegions(text: string, target = CHUNK_CHARS): SourceChunk[] {
+  if (text.indexOf('import') < 0) return [];
+  const { offsets, lines } = statementStarts(text);
+  offsets.push(text.length);
+  const regions: SourceChunk[] = [];
+  let start = -1;
+  let startLine = 0;
+  let next = text.indexOf('import');
+  for (let k = 0; k + 1 < offsets.length; k++) {
+    const from = offsets[k] as number;
+    const to = offsets[k + 1] as number;
+    while (next >= 0 && next < from) next = text.indexOf('import', next + 6);
+    const wanted = next >= 0 && next < to;
+    // End the region before this statement when it is unwanted, or would make it too large
+    // (so that one huge statement is a region of its own).
+    if (start >= 0 && (!wanted || to - start > target) && from > start) {
+      regions.push({ text: text.slice(start, from), lineOffset: startLine });
+      start = -1;
     }
-    if (!quote && depth === 0 && !continued) {
-      const c = text.charCodeAt(i);
-      if (c === 0x40 /* @ */) afterDecorator = true;
-      else if (c !== 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0d && c !== 0x23)
-        afterDecorator = false;
-    }
-    continued = false;
-    // Scan the rest of the line.
-    for (; i < n; i++) {
-      const c = text[i] as string;
-      if (quote) {
-        if (c === '\\') {
-          if (text[i + 1] === '\n') line++;
-          i++;
-        } else if (c === '\n') {
-          line++;
-          if (quote.length === 1)
-            quote = ''; // an unterminated string ends at the line
-          else continue;
-          i++;
-          break;
-        } else if (c === quote[0] && text.startsWith(quote, i)) {
-          i += quote.length - 1;
-          quote = '';
-        }
-        continue;
-      }
-      if (c === '\n') {
-        line++;
-        i++;
-        break;
-      }
-      if (c === '#') {
-        const end = text.indexOf('\n', i);
-        i = (end < 0 ? n : end) - 1;
-      } else if (c === '"' || c === "'") {
-        quote = text.startsWith(c.repeat(3), i) ? c.repeat(3) : c;
-        i += quote.length - 1;
-      } else if (c === '(' || c === '[' || c === '{') depth++;
-      else if ((c === ')' || c === ']' || c === '}') && depth > 0) depth--;
-      else if (c === '\\' && (text[i + 1] === '\n' || text[i + 1] === '\r')) continued = true;
+    if (wanted && start < 0) {
+      start = from;
+      startLine = lines[k] ?? 0;
     }
   }
-  cut(n, line);
-  if (chunkStart < n) chunks.push({ text: text.slice(chunkStart), lineOffset: chunkLine });
-  return chunks;
+  if (start >= 0) regions.push({ text: text.slice(start), lineOffset: startLine });
+  return regions;
 }

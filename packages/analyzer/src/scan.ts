@@ -4,7 +4,7 @@
  * content of the bytes.
  */
 import { PonchoError } from '@poncho/core/errors';
-import { splitTopLevel } from './chunks.js';
+import { importRegions, splitTopLevel } from './chunks.js';
 import { decodeSource } from './encoding.js';
 import { type ExtractedImports, type ExtractOptions, extractImports } from './imports.js';
 import { loadPythonGrammar } from './parse.js';
@@ -29,9 +29,12 @@ export async function scanBytes(
   const grammar = await loadPythonGrammar();
   const merged: ExtractedImports = { imports: [], syntaxErrors: [] };
   if (options.functions) merged.functions = [];
-  let lines = 0;
-  // Large files are parsed a top-level statement group at a time: bounded memory.
-  for (const chunk of splitTopLevel(decoded.text)) {
+  // Only the top-level statements that mention `import` are parsed (most of the text is not),
+  // unless the whole file is asked for: its functions (--function) or all syntax (--strict).
+  // Large files are parsed a group of statements at a time either way: bounded memory.
+  const whole = options.functions || options.python2;
+  const pieces = whole ? splitTopLevel(decoded.text) : importRegions(decoded.text);
+  for (const chunk of pieces) {
     if (chunk.text.length > MAX_STATEMENT_CHARS) {
       // One statement this large is data (a literal), not code worth gigabytes of tree.
       merged.syntaxErrors.push({
@@ -40,7 +43,6 @@ export async function scanBytes(
         kind: 'too-large',
         what: `a statement of ${(chunk.text.length / 2 ** 20).toFixed(0)} MB is too large to parse (limit ${MAX_STATEMENT_CHARS / 2 ** 20} MB); imports inside it are not found`,
       });
-      lines = chunk.lineOffset + lineCountOfText(chunk.text);
       continue;
     }
     const tree = grammar.parser.parse(chunk.text);
@@ -52,13 +54,15 @@ export async function scanBytes(
       merged.imports.push(...extracted.imports);
       merged.syntaxErrors.push(...extracted.syntaxErrors);
       if (extracted.functions) merged.functions?.push(...extracted.functions);
-      lines = chunk.lineOffset + lineCount(tree.rootNode.endPosition);
     } finally {
       tree.delete();
     }
   }
   merged.syntaxErrors = merged.syntaxErrors.slice(0, MAX_SYNTAX_PROBLEMS);
-  return { ok: true, scan: { ...merged, encoding: decoded.encoding, lines } };
+  return {
+    ok: true,
+    scan: { ...merged, encoding: decoded.encoding, lines: lineCountOfText(decoded.text) },
+  };
 }
 
 /** Syntax problems reported per file (as imports.ts does per parse). */
@@ -71,9 +75,4 @@ function lineCountOfText(text: string): number {
   let count = 0;
   for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
   return count + (text.endsWith('\n') || text.length === 0 ? 0 : 1);
-}
-
-/** Lines of a file whose end is at `end` (a final newline does not start another line). */
-function lineCount(end: { row: number; column: number }): number {
-  return end.row + (end.column > 0 ? 1 : 0);
 }

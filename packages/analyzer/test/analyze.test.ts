@@ -269,13 +269,24 @@ describe('analyze()', () => {
   });
 
   it('warns about syntax errors with file:line and fails on them with strict', async () => {
-    const root = await project('syntax', { 's.py': 'import yaml\nif x\n    pass\nimport numpy\n' });
+    const root = await project('syntax', {
+      's.py': 'import yaml\nif x\n    import os\nimport numpy\n',
+      // The error is in a statement that cannot hold an import: only --strict parses it.
+      'elsewhere.py': 'import yaml\ndef f(:\n    return 1\n',
+    });
     const result = await analyze(['s.py'], { ...base, cwd: root });
     expect(deps(result)).toEqual(['numpy', 'pip', 'python=3.11', 'pyyaml']);
     expect(result.report.warnings[0]).toMatch(/^s\.py:2:\d+: syntax error/);
     await expect(analyze(['s.py'], { ...base, cwd: root, strict: true })).rejects.toMatchObject({
       code: 'ERR_SYNTAX',
       message: expect.stringMatching(/^s\.py:2:/),
+    });
+    expect((await analyze(['elsewhere.py'], { ...base, cwd: root })).report.warnings).toEqual([]);
+    await expect(
+      analyze(['elsewhere.py'], { ...base, cwd: root, strict: true }),
+    ).rejects.toMatchObject({
+      code: 'ERR_SYNTAX',
+      message: expect.stringMatching(/^elsewhere\.py:2:/),
     });
   });
 

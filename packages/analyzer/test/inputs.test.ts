@@ -352,10 +352,16 @@ describe('large files', () => {
   });
 
   it('finds imports across pieces with their real line numbers, and skips one giant statement', async () => {
+    // As --strict and --function scan it (the whole file), and as a plain run does (only the
+    // statements that mention import).
+    for (const options of [{ python2: true }, {}]) await checkBig(options);
+  });
+
+  const checkBig = async (options: { python2?: boolean }) => {
     const filler = 'def f():\n    return 1\n\n'.repeat(120_000); // ~3 MB: three pieces
-    const literal = `DATA = [\n${'    1,\n'.repeat(3_000_000)}]\n`; // ~21 MB: one statement
+    const literal = `DATA = [\n${'    "import",\n'.repeat(1_500_000)}]\n`; // ~21 MB: one statement
     const source = `import first\n${filler}import middle\n${literal}import last\n`;
-    const outcome = await scanBytes(Buffer.from(source), 'big.py');
+    const outcome = await scanBytes(Buffer.from(source), 'big.py', options);
     if (!outcome.ok) throw new Error('scan failed');
     const lineOf = (needle: string) => source.slice(0, source.indexOf(needle)).split('\n').length;
     expect(outcome.scan.imports.map((i) => [i.module, i.line])).toEqual([
@@ -367,5 +373,5 @@ describe('large files', () => {
       expect.objectContaining({ kind: 'too-large', line: lineOf('DATA = [') }),
     ]);
     expect(outcome.scan.lines).toBe(source.split('\n').length - 1);
-  });
+  };
 });
