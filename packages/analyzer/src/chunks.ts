@@ -27,6 +27,15 @@ const CONTINUATION = /^(?:else|elif|except|finally)\b/;
 export interface StatementStarts {
   offsets: number[];
   lines: number[];
+  /** Lines in the text (a final newline does not start another one). */
+  lineCount: number;
+}
+
+/** Lines in a text (a final newline does not start another one). */
+export function countLines(text: string): number {
+  let count = 0;
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) === 0x0a) count++;
+  return count + (text.length > 0 && text.charCodeAt(text.length - 1) !== 0x0a ? 1 : 0);
 }
 
 export function statementStarts(text: string): StatementStarts {
@@ -96,7 +105,8 @@ export function statementStarts(text: string): StatementStarts {
         continued = true;
     }
   }
-  return { offsets, lines };
+  const lineCount = line + (n > 0 && text.charCodeAt(n - 1) !== 0x0a ? 1 : 0);
+  return { offsets, lines, lineCount };
 }
 
 export function splitTopLevel(text: string, target = CHUNK_CHARS): SourceChunk[] {
@@ -135,9 +145,12 @@ export function splitTopLevel(text: string, target = CHUNK_CHARS): SourceChunk[]
  * characters unless one statement is larger. Text before the first statement (comments, a
  * BOM) is left out with the rest.
  */
-export function importRegions(text: string, target = CHUNK_CHARS): SourceChunk[] {
-  if (text.indexOf('import') < 0) return [];
-  const { offsets, lines } = statementStarts(text);
+export function importRegions(
+  text: string,
+  target = CHUNK_CHARS,
+): { regions: SourceChunk[]; lineCount: number } {
+  if (text.indexOf('import') < 0) return { regions: [], lineCount: countLines(text) };
+  const { offsets, lines, lineCount } = statementStarts(text);
   offsets.push(text.length);
   const regions: SourceChunk[] = [];
   let start = -1;
@@ -160,5 +173,5 @@ export function importRegions(text: string, target = CHUNK_CHARS): SourceChunk[]
     }
   }
   if (start >= 0) regions.push({ text: text.slice(start), lineOffset: startLine });
-  return regions;
+  return { regions, lineCount };
 }

@@ -22,11 +22,25 @@ export interface ResolvedPackage {
 
 const PIP_PREFIX = 'pip:';
 
+/** Read-only lookups over a parsed JSON object (building a Map of 4,600 rows costs ms). */
+export class Lookup {
+  constructor(private readonly rows: Record<string, string>) {}
+  has(key: string): boolean {
+    return Object.hasOwn(this.rows, key);
+  }
+  get(key: string): string | undefined {
+    return Object.hasOwn(this.rows, key) ? this.rows[key] : undefined;
+  }
+  keys(): string[] {
+    return Object.keys(this.rows);
+  }
+}
+
 interface ImportTable {
   /** Import name (dotted for namespace portions) -> conda package. */
-  map: Map<string, string>;
+  map: Lookup;
   /** Namespace package -> the separator conda-forge puts between its parts (`-` or `.`). */
-  namespaces: Map<string, string>;
+  namespaces: Lookup;
 }
 
 let table: ImportTable | undefined;
@@ -37,21 +51,18 @@ function importTable(): ImportTable {
     const data = JSON.parse(
       readFileSync(new URL('../data/depfinder-map.json', import.meta.url), 'utf8'),
     ) as { map: Record<string, string>; namespaces: Record<string, string> };
-    table = {
-      map: new Map(Object.entries(data.map)),
-      namespaces: new Map(Object.entries(data.namespaces)),
-    };
+    table = { map: new Lookup(data.map), namespaces: new Lookup(data.namespaces) };
   }
   return table;
 }
 
 /** The bundled import -> conda table (depfinder's, with import-overrides.tsv applied). */
-export function depfinderTable(): ReadonlyMap<string, string> {
+export function depfinderTable(): Lookup {
   return importTable().map;
 }
 
 /** The bundled namespace packages (`google`, `google.cloud`, `zope`...) and their separators. */
-export function namespacePackages(): ReadonlyMap<string, string> {
+export function namespacePackages(): Lookup {
   return importTable().namespaces;
 }
 
@@ -72,7 +83,8 @@ export function condaForgeName(module: string): string {
       ? portion.join('-').toLowerCase().replace(/_/g, '-')
       : portion.join('.').toLowerCase();
   }
-  return (parts[0] ?? module).toLowerCase().replace(/_/g, '-');
+  // A leading underscore marks a private module, never part of a distribution's name.
+  return (parts[0] ?? module).toLowerCase().replace(/^_+/, '').replace(/_/g, '-') || module;
 }
 
 /** Parses `IMPORT=NAME` arguments (NAME a conda package or match spec, or `pip:REQUIREMENT`). */

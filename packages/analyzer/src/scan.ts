@@ -4,7 +4,7 @@
  * content of the bytes.
  */
 import { PonchoError } from '@poncho/core/errors';
-import { importRegions, splitTopLevel } from './chunks.js';
+import { countLines, importRegions, splitTopLevel } from './chunks.js';
 import { decodeSource } from './encoding.js';
 import { type ExtractedImports, type ExtractOptions, extractImports } from './imports.js';
 import { loadPythonGrammar } from './parse.js';
@@ -33,7 +33,9 @@ export async function scanBytes(
   // unless the whole file is asked for: its functions (--function) or all syntax (--strict).
   // Large files are parsed a group of statements at a time either way: bounded memory.
   const whole = options.functions || options.python2;
-  const pieces = whole ? splitTopLevel(decoded.text) : importRegions(decoded.text);
+  const { regions: pieces, lineCount } = whole
+    ? { regions: splitTopLevel(decoded.text), lineCount: countLines(decoded.text) }
+    : importRegions(decoded.text);
   for (const chunk of pieces) {
     if (chunk.text.length > MAX_STATEMENT_CHARS) {
       // One statement this large is data (a literal), not code worth gigabytes of tree.
@@ -61,7 +63,7 @@ export async function scanBytes(
   merged.syntaxErrors = merged.syntaxErrors.slice(0, MAX_SYNTAX_PROBLEMS);
   return {
     ok: true,
-    scan: { ...merged, encoding: decoded.encoding, lines: lineCountOfText(decoded.text) },
+    scan: { ...merged, encoding: decoded.encoding, lines: lineCount },
   };
 }
 
@@ -70,9 +72,3 @@ const MAX_SYNTAX_PROBLEMS = 5;
 
 /** A single top-level statement larger than this is not parsed (see chunks.ts). */
 export const MAX_STATEMENT_CHARS = 16 * 2 ** 20;
-
-function lineCountOfText(text: string): number {
-  let count = 0;
-  for (let at = text.indexOf('\n'); at >= 0; at = text.indexOf('\n', at + 1)) count++;
-  return count + (text.endsWith('\n') || text.length === 0 ? 0 : 1);
-}

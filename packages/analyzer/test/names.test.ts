@@ -209,6 +209,7 @@ describe('import name -> package', () => {
     expect(condaForgeName('google.cloud.foo_bar.baz')).toBe('google-cloud-foo-bar');
     expect(condaForgeName('zope.foo_bar')).toBe('zope.foo_bar');
     expect(condaForgeName('google')).toBe('google');
+    expect(condaForgeName('_testcapi')).toBe('testcapi');
   });
 
   it('resolves `from NAMESPACE import a, b` per name: one spec entry per package', async () => {
