@@ -18,7 +18,10 @@ export interface PythonGrammar {
   statementHolderTypes: ReadonlySet<number>;
   /** Function definitions (for --function). */
   functionQuery: Query;
-  /** Nodes that may be Python 2 syntax, which tree-sitter-python accepts (for --strict). */
+  /**
+   * Nodes that may be Python 2 syntax, or misplaced (`return` outside a function), which
+   * tree-sitter-python accepts and CPython rejects (for --strict).
+   */
   python2Query: Query;
 }
 
@@ -47,6 +50,9 @@ const FUNCTION_QUERY = '(function_definition name: (identifier) @def)';
 const PYTHON2_QUERY = `[
   (print_statement) (exec_statement) (integer) (string_start) (comparison_operator)
   (except_clause) (raise_statement)
+  (return_statement) (yield) (await) (break_statement) (continue_statement)
+  (nonlocal_statement) (wildcard_import) (with_statement) (for_statement)
+  (parameters) (lambda_parameters) (named_expression) (for_in_clause)
 ] @node`;
 
 let loading: Promise<PythonGrammar> | undefined;
