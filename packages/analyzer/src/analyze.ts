@@ -196,12 +196,14 @@ export async function analyze(
     return stdinBytes;
   };
 
-  // Whether a package of this top-level name is installed (the environment's records), or
-  // without an environment, whether a package is known for it (the table, --pkg-mapping).
-  const installed = async (top: string): Promise<boolean> => {
+  // Whether an installed package of this top-level name comes before a local namespace
+  // portion: the environment's records say so exactly. Without an environment, a package must
+  // be known for the name (the table, --pkg-mapping) and the portion must not hold what is
+  // imported (a `config/` folder with the `config/settings.py` imported is the user's code).
+  const installed = async (top: string, local: LocalModule): Promise<boolean> => {
     const prefix = await prefixReady;
     if (prefix) return prefix.regular.has(top) || prefix.moduleFiles.has(top);
-    return mappings.has(top) || depfinderTable().has(top);
+    return local.files.length === 0 && (mappings.has(top) || depfinderTable().has(top));
   };
   const entries: Entry[] = [];
   const seen = new Set<string>(expanded.files.map((f) => f.path));
@@ -500,7 +502,7 @@ async function follow(
   options: AnalyzeOptions,
   cwd: string,
   seen: Set<string>,
-  installed: (top: string) => Promise<boolean>,
+  installed: (top: string, local: LocalModule) => Promise<boolean>,
 ): Promise<Entry[]> {
   const scan = entry.scan as FileScan;
   const dir = entry.file.path === STDIN ? resolve(cwd) : dirname(entry.file.path);
@@ -512,7 +514,7 @@ async function follow(
     const hidden =
       local?.namespace &&
       found.level === 0 &&
-      (await installed(found.module.split('.')[0] as string));
+      (await installed(found.module.split('.')[0] as string, local));
     entry.local.push(hidden ? undefined : followOne(found, local));
   }
   return next;

@@ -176,7 +176,10 @@ describe('namespace-portion folders', () => {
   it('a folder without __init__.py does not hide an installed package of that name', async () => {
     const site = 'env/lib/python3.11/site-packages';
     const root = await project('portion', {
-      'job/run.py': 'import yaml\nimport mylocal.helpers\n',
+      'job/run.py': 'import yaml\nimport mylocal.helpers\nfrom config import settings\n',
+      // `config` is a package name too (python-configuration), but this portion holds what
+      // is imported: the user's own code.
+      'job/config/settings.py': 'import toolz\n',
       // Folders without __init__.py: namespace portions.
       'job/yaml/notes.py': 'import not_followed\n',
       'job/mylocal/helpers.py': 'import requests\n',
@@ -197,13 +200,20 @@ describe('namespace-portion folders', () => {
       'python=3.11',
       'pyyaml=6.0=py_0',
       'requests',
+      'toolz',
     ]);
     expect(withEnv.report.imports.find((i) => i.module === 'mylocal.helpers')?.resolution).toBe(
       'local',
     );
     // Without an environment, a package the table knows is taken to be installed.
     const noEnv = await analyze(['job/run.py'], { ...base, cwd: root });
-    expect(noEnv.spec.conda.dependencies).toContain('pyyaml');
+    expect(noEnv.spec.conda.dependencies).toEqual([
+      'pip',
+      'python=3.11',
+      'pyyaml',
+      'requests',
+      'toolz',
+    ]);
     expect(noEnv.report.sources.map((s) => s.file)).not.toContain('job/yaml/notes.py');
   });
 });
