@@ -1,28 +1,11 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type AnalyzeOptions, analyze } from '@poncho/analyzer';
 import { SpecInput, serializeSpec } from '@poncho/core/spec';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempProjects } from './temp-projects.js';
 
-let work: string;
-
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'poncho-analyze-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
-
-/** Writes files (path -> content) under a fresh folder and returns it. */
-async function project(name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const root = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const project = tempProjects('poncho-analyze-');
 
 const base: AnalyzeOptions = { pythonVersion: '3.11', prefix: null, cache: false, threads: 0 };
 
@@ -434,7 +417,7 @@ describe('analyze()', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 40; i++) files[`m${i}.py`] = `import os\nimport pkg_${i}\n`;
     const root = await project('cache', files);
-    const cache = join(work, 'cache-dir');
+    const cache = join(root, '..', 'cache-dir');
     const cold = await analyze(['.'], { ...base, cwd: root, cache, threads: 2 });
     expect(cold.stats).toMatchObject({ files: 40, cacheHits: 0, parsed: 40, threads: 2 });
     const warm = await analyze(['.'], { ...base, cwd: root, cache, threads: 2 });

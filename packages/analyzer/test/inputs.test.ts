@@ -4,9 +4,8 @@
  * huge files. Python 3.11 (Debian's python3.11) is the reference where it has an opinion.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { symlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   type AnalyzeOptions,
   analyze,
@@ -15,25 +14,11 @@ import {
   scanBytes,
   splitTopLevel,
 } from '@poncho/analyzer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempProjects } from './temp-projects.js';
 
 const PYTHON = '/usr/bin/python3.11';
-let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'poncho-inputs-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
-
-async function project(name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const root = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const project = tempProjects('poncho-inputs-');
 
 const base: AnalyzeOptions = { pythonVersion: '3.11', prefix: null, cache: false, threads: 0 };
 

@@ -4,9 +4,6 @@
  * conda-forge-style name of an import nothing knows.
  */
 import { readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
 import {
   analyze,
   condaForgeName,
@@ -16,24 +13,10 @@ import {
   parsePackageMappings,
   readPrefix,
 } from '@poncho/analyzer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempProjects } from './temp-projects.js';
 
-let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'poncho-names-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
-
-async function tree(name: string, files: Record<string, string>): Promise<string> {
-  const root = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const tree = tempProjects('poncho-names-');
 
 /** Well-known imports and the conda-forge package users mean (checked by hand). */
 const WELL_KNOWN: Record<string, string> = {
