@@ -38,19 +38,25 @@ export function countLines(text: string): number {
   return count + (text.length > 0 && text.charCodeAt(text.length - 1) !== 0x0a ? 1 : 0);
 }
 
+/** The characters that change the lexer's state; everything else is skipped by the regex. */
+const SPECIAL = /[\n#"'\\()[\]{}]/g;
+/** Inside a string: its quote, a backslash or a newline. */
+const IN_STRING: Record<string, RegExp> = {
+  '"': /["\\\n]/g,
+  "'": /['\\\n]/g,
+};
+
 export function statementStarts(text: string): StatementStarts {
   const offsets: number[] = [];
   const lines: number[] = [];
   let line = 0;
   let depth = 0;
-  let quote = ''; // the open string's quote (one or three quote characters)
   let continued = false;
   let afterDecorator = false;
   const n = text.length;
   let i = 0;
-  while (i < n) {
-    // At the start of a line.
-    if (!quote && depth === 0 && !continued) {
+  lineStart: while (i < n) {
+    if (depth === 0 && !continued) {
       const c = text.charCodeAt(i);
       const blank =
         c === 0x20 || c === 0x09 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x23;
@@ -58,7 +64,7 @@ export function statementStarts(text: string): StatementStarts {
         !blank &&
         !afterDecorator &&
         !CONTINUATION.test(text.slice(i, i + 9)) &&
-        !/^case\b/.test(text.slice(i, i + 5))
+        !(c === 0x63 /* c */ && /^case\b/.test(text.slice(i, i + 5)))
       ) {
         offsets.push(i);
         lines.push(line);
@@ -67,42 +73,56 @@ export function statementStarts(text: string): StatementStarts {
       else if (!blank) afterDecorator = false;
     }
     continued = false;
-    // Scan the rest of the line.
-    for (; i < n; i++) {
+    // The rest of the line, a special character at a time.
+    for (;;) {
+      SPECIAL.lastIndex = i;
+      const match = SPECIAL.exec(text);
+      if (!match) break lineStart;
+      i = match.index;
       const c = text.charCodeAt(i);
-      if (quote) {
-        if (c === 0x5c /* \\ */) {
-          if (text.charCodeAt(i + 1) === 0x0a) line++;
-          i++;
-        } else if (c === 0x0a) {
-          line++;
-          if (quote.length === 1) {
-            quote = ''; // an unterminated string ends at the line
-            i++;
-            break;
-          }
-        } else if (c === quote.charCodeAt(0) && (quote.length === 1 || text.startsWith(quote, i))) {
-          i += quote.length - 1;
-          quote = '';
-        }
-        continue;
-      }
       if (c === 0x0a) {
         line++;
         i++;
-        break;
+        continue lineStart;
       }
       if (c === 0x23 /* # */) {
         const end = text.indexOf('\n', i);
-        i = (end < 0 ? n : end) - 1;
+        if (end < 0) break lineStart;
+        i = end;
       } else if (c === 0x22 || c === 0x27) {
         const q = text[i] as string;
-        quote = text.startsWith(q + q + q, i) ? q + q + q : q;
-        i += quote.length - 1;
-      } else if (c === 0x28 || c === 0x5b || c === 0x7b) depth++;
-      else if ((c === 0x29 || c === 0x5d || c === 0x7d) && depth > 0) depth--;
-      else if (c === 0x5c && (text.charCodeAt(i + 1) === 0x0a || text.charCodeAt(i + 1) === 0x0d))
-        continued = true;
+        const triple = text.startsWith(q + q + q, i);
+        const inString = IN_STRING[q] as RegExp;
+        i += triple ? 3 : 1;
+        for (;;) {
+          inString.lastIndex = i;
+          const end = inString.exec(text);
+          if (!end) break lineStart;
+          i = end.index + 1;
+          const e = text.charCodeAt(end.index);
+          if (e === 0x5c /* \\ */) {
+            if (text.charCodeAt(i) === 0x0a) line++;
+            i++;
+          } else if (e === 0x0a) {
+            line++;
+            // An unterminated one-quote string ends at the line.
+            if (!triple) continue lineStart;
+          } else if (!triple || text.startsWith(q + q, i)) {
+            if (triple) i += 2;
+            break;
+          }
+        }
+      } else if (c === 0x5c /* \\ */) {
+        const next = text.charCodeAt(i + 1);
+        if (next === 0x0a || next === 0x0d) continued = true;
+        i++;
+      } else if (c === 0x28 || c === 0x5b || c === 0x7b) {
+        depth++;
+        i++;
+      } else {
+        if (depth > 0) depth--;
+        i++;
+      }
     }
   }
   const lineCount = line + (n > 0 && text.charCodeAt(n - 1) !== 0x0a ? 1 : 0);
