@@ -11,9 +11,9 @@
  * no ground truth and are left out of the comparison; the test reports how many.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { analyze } from '@poncho/analyzer';
+import { analyze, scanBytes } from '@poncho/analyzer';
 import { describe, expect, it } from 'vitest';
 
 const STDLIB = '/usr/lib/python3.11';
@@ -83,5 +83,31 @@ describe("agreement with Python's ast on the standard library", () => {
     );
     expect(compared).toBeGreaterThan(500);
     expect(mismatches).toEqual([]);
+  });
+
+  it(`--strict rejects exactly the files of ${STDLIB} that CPython's compile() rejects`, async () => {
+    const files = execFileSync('find', [STDLIB, '-name', '*.py', '-not', '-path', '*-packages/*'])
+      .toString()
+      .trim()
+      .split('\n')
+      .sort();
+    const compiles = JSON.parse(
+      execFileSync(
+        PYTHON,
+        [
+          '-c',
+          'import json, sys\nout = {}\nfor p in filter(None, sys.stdin.read().split("\\n")):\n    try:\n        compile(open(p, "rb").read(), p, "exec")\n        out[p] = True\n    except (SyntaxError, ValueError):\n        out[p] = False\nprint(json.dumps(out))',
+        ],
+        { input: files.join('\n'), maxBuffer: 64 << 20 },
+      ).toString(),
+    ) as Record<string, boolean>;
+    const disagree: string[] = [];
+    for (const file of files) {
+      const outcome = await scanBytes(readFileSync(file), file, { python2: true });
+      const accepted = outcome.ok && outcome.scan.syntaxErrors.length === 0;
+      if (accepted !== compiles[file]) disagree.push(`${file}: compile ${compiles[file]}`);
+    }
+    expect(files.length).toBeGreaterThan(500);
+    expect(disagree).toEqual([]);
   });
 });

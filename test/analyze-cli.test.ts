@@ -86,11 +86,11 @@ describe('poncho_package_analyze CLI', () => {
     });
     expect(piped.status).toBe(0);
     expect(JSON.parse(piped.stdout).conda.dependencies).toEqual([
-      'distutils',
       'pip',
       'python=3.12',
       'pyyaml',
       'requests',
+      'setuptools',
     ]);
     const report = JSON.parse(await readFile(join(root, 'report.json'), 'utf8'));
     expect(report.reportVersion).toBe(1);
@@ -101,7 +101,9 @@ describe('poncho_package_analyze CLI', () => {
       line: 1,
       resolution: 'local',
     });
-    expect(piped.stderr).toMatch(/<stdin>:3: no known package provides "distutils"/);
+    expect(piped.stderr).toMatch(
+      /<stdin>:3: "distutils" was removed from the standard library in Python 3\.12 .*using "setuptools"/,
+    );
     const reportOut = run(['--python-version', '3.11', '--report', '-', 'helper.py', 'spec.json'], {
       cwd: root,
     });
@@ -143,7 +145,7 @@ describe('poncho_package_analyze CLI', () => {
     });
     const fn = run(['--python-version', '3.11', '--function', 'A.run', 's.py', '-'], { cwd: root });
     expect(fn.status).toBe(0);
-    expect(JSON.parse(fn.stdout).conda.dependencies).toEqual(['pip', 'python=3.11', 'run_pkg']);
+    expect(JSON.parse(fn.stdout).conda.dependencies).toEqual(['pip', 'python=3.11', 'run-pkg']);
     const both = run(['--toplevel', '--function', 'A.run', 's.py', 'out.json'], { cwd: root });
     expect(both.status).toBe(2);
     expect(both.stderr).toMatch(/--toplevel and --function exclude each other/);
@@ -160,9 +162,10 @@ describe('poncho_package_analyze CLI', () => {
   it('bad input: one message with a hint, a non-zero exit, no output file', async () => {
     const root = await files('bad', {
       'ok.py': 'import yaml\n',
-      'broken.py': 'import yaml\ndef f(:\n    pass\n',
+      'broken.py': 'import yaml\ndef f(:\n    import os\n',
       'binary.py': Buffer.from([0x69, 0x6d, 0x70, 0x0a, 0xff, 0xfe, 0x00, 0x0a]),
       'empty/notes.txt': 'nothing',
+      'py2.py': 'import os\nprint "hello"\n',
     });
     const cases: Array<{ args: string[]; status: number; message: RegExp }> = [
       {
@@ -173,7 +176,8 @@ describe('poncho_package_analyze CLI', () => {
       {
         args: ['empty', 'out.json'],
         status: 1,
-        message: /no Python files \(\*\.py\) found under empty/,
+        message:
+          /no Python files \(\*\.py, \*\.ipynb, scripts with a python shebang\) found under empty/,
       },
       {
         args: ['binary.py', 'out.json'],
@@ -221,6 +225,32 @@ describe('poncho_package_analyze CLI', () => {
         args: ['-', '-', 'out.json'],
         status: 2,
         message: /standard input \(-\) can be given only once/,
+      },
+      // Option values are checked before anything is written.
+      {
+        args: ['--extra-pkg', 'numpy>>1', 'ok.py', 'out.json'],
+        status: 2,
+        message: /--extra-pkg "numpy>>1": ">>1" is not a version constraint/,
+      },
+      {
+        args: ['--extra-pkg', 'pip:uproot=5', 'ok.py', 'out.json'],
+        status: 2,
+        message: /--extra-pkg "pip:uproot=5": "=5" is not a version specifier/,
+      },
+      {
+        args: ['--pkg-mapping', 'x=pip:', 'ok.py', 'out.json'],
+        status: 2,
+        message: /--pkg-mapping "x=pip:": no package named after "pip:"/,
+      },
+      {
+        args: ['--pkg-mapping', 'x=not a name', 'ok.py', 'out.json'],
+        status: 2,
+        message: /--pkg-mapping "x=not a name"/,
+      },
+      {
+        args: ['--strict', 'py2.py', 'out.json'],
+        status: 1,
+        message: /py2\.py:2:1: syntax error: Python 2 print statement/,
       },
     ];
     for (const { args, status, message } of cases) {
@@ -314,5 +344,56 @@ describe('poncho_package_analyze CLI', () => {
     } finally {
       env.CONDA_PREFIX = previous;
     }
+  });
+
+  it('accepts good option values as given, and warns about a mapping of a standard-library name', async () => {
+    const root = await files('options', { 'ok.py': 'import yaml\n' });
+    const result = run(
+      [
+        '--python-version',
+        '3.11',
+        '--extra-pkg',
+        'numpy >=1.24, <2',
+        '--extra-pkg',
+        'pip:uproot==5.0.5',
+        '--pkg-mapping',
+        'os=foo',
+        'ok.py',
+        '-',
+      ],
+      { cwd: root },
+    );
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).conda.dependencies).toEqual([
+      'numpy >=1.24, <2',
+      'pip',
+      'python=3.11',
+      'pyyaml',
+      { pip: ['uproot==5.0.5'] },
+    ]);
+    expect(result.stderr).toMatch(
+      /--pkg-mapping os=foo has no effect: os is in the standard library of Python 3\.11/,
+    );
+  });
+
+  it('analyzes a 22 MB file in bounded memory: never exit 70', async () => {
+    // The word import inside makes it a statement that could hold an import.
+    const literal = `TABLE = [\n${'    ("import", 2),\n'.repeat(1_200_000)}]\n`;
+    const root = await files('huge', { 'gen.py': `import numpy\n${literal}import yaml\n` });
+    const result = run(['--python-version', '3.11', 'gen.py', '-'], { cwd: root });
+    expect(result.status, result.stderr).toBe(0);
+    expect(JSON.parse(result.stdout).conda.dependencies).toEqual([
+      'numpy',
+      'pip',
+      'python=3.11',
+      'pyyaml',
+    ]);
+    expect(result.stderr).toMatch(/gen\.py:2:1: a statement of 22 MB is too large to parse/);
+    const strict = run(['--python-version', '3.11', '--strict', 'gen.py', 'out.json'], {
+      cwd: root,
+    });
+    expect(strict.status).toBe(1);
+    expect(strict.stderr).toMatch(/error: gen\.py:2:1: a statement of 22 MB is too large/);
+    expect(existsSync(join(root, 'out.json'))).toBe(false);
   });
 });

@@ -7,6 +7,11 @@
 Needs PyYAML. The source is depfinder (ericdill/depfinder, depfinder/pkg_data/name_mapping.yml,
 commit c82844b51f5b, BSD 3-Clause: data/depfinder-LICENSE is its notice and ships with the data).
 
+Rows of import-overrides.tsv (import, conda package, reason) replace depfinder's answer: the
+corrections (depfinder is wrong or out of date) and well-known names it lacks. namespaces.tsv
+lists namespace packages (google, azure, zope...): their bare name maps to nothing, and an
+unlisted portion is named by the analyzer as conda-forge names that family.
+
 Some import names have several candidate packages (`numpy` is also listed for `skorch`); the
 choice is deterministic: depfinder's hand-written ("static") rows first, then a package whose
 name is the import name (case, `_` and `-` ignored), then the PyPI name's match, then the
@@ -14,43 +19,28 @@ alphabetically first conda name.
 """
 
 import json
+import os
 import sys
 
 import yaml
 
 
-# Well-known import names that depfinder's table lacks (checked against conda-forge package
-# names by hand). They only fill gaps: a name depfinder knows keeps depfinder's answer.
-EXTRA = {
-    "sklearn": "scikit-learn",
-    "bs4": "beautifulsoup4",
-    "tables": "pytables",
-    "Bio": "biopython",
-    "mpl_toolkits": "matplotlib-base",
-    "win32api": "pywin32",
-    "win32con": "pywin32",
-    "gi": "pygobject",
-    "ruamel": "ruamel.yaml",
-    "typing_extensions": "typing_extensions",
-    "torch": "pytorch",
-    "nacl": "pynacl",
-    "_pytest": "pytest",
-    "ndcctools": "ndcctools",
-    "work_queue": "ndcctools",
-    "taskvine": "ndcctools",
-    "h5py": "h5py",
-    "pandas": "pandas",
-    "scipy": "scipy",
-    "numba": "numba",
-    "tensorflow": "tensorflow",
-    "xgboost": "xgboost",
-    "awkward": "awkward",
-    "coffea": "coffea",
-    "tomli": "tomli",
-    "setuptools": "setuptools",
-    "pip": "pip",
-    "wheel": "wheel",
-}
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def read_tsv(name, columns):
+    """Rows of a tab-separated file beside this script ('#' lines are comments)."""
+    rows = []
+    with open(os.path.join(HERE, name), encoding="utf-8") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip() or line.startswith("#"):
+                continue
+            fields = line.split("\t")
+            if len(fields) != columns or not all(fields):
+                sys.exit("%s:%d: expected %d tab-separated columns" % (name, number, columns))
+            rows.append(fields)
+    return rows
 
 
 def norm(name):
@@ -77,12 +67,24 @@ def main(path):
                 conda,
             )
         table[imp] = str(min(options, key=rank)["conda_name"])
-    for imp, conda in EXTRA.items():
-        table.setdefault(imp, conda)
+    # Our corrections and additions, each with its reason (import-overrides.tsv) win.
+    for imp, conda, _reason in read_tsv("import-overrides.tsv", 3):
+        if conda == "-":
+            table.pop(imp, None)
+        else:
+            table[imp] = conda
+    namespaces = {name: sep for name, sep, _example in read_tsv("namespaces.tsv", 3)}
+    for name, sep in namespaces.items():
+        if sep not in ("-", "."):
+            sys.exit("namespaces.tsv: separator of %s must be - or ." % name)
+        if name in table:
+            sys.exit("namespaces.tsv: %s is a namespace but the table maps it to %s" % (name, table[name]))
     data = {
         "source": "depfinder name_mapping.yml (ericdill/depfinder@c82844b51f5b), BSD-3-Clause, see depfinder-LICENSE",
         "generatedBy": "packages/analyzer/scripts/gen-depfinder.py",
+        "overrides": "packages/analyzer/scripts/import-overrides.tsv",
         "map": dict(sorted(table.items())),
+        "namespaces": dict(sorted(namespaces.items())),
     }
     json.dump(data, sys.stdout, separators=(",", ":"))
     sys.stdout.write("\n")

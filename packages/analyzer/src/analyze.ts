@@ -4,15 +4,22 @@
  * classifies every import (future, relative, local, stdlib, or a package) and builds the spec.
  */
 
+import { statSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { dirname, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ExitCode, fileError, PonchoError, UsageError } from '@poncho/core/errors';
 import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec-format';
 import { defaultCacheDir, ScanCache } from './cache.js';
 import type { FoundImport } from './imports.js';
+import { legacyModule } from './legacy-stdlib.js';
 import { type LocalModule, LocalResolver } from './local.js';
-import { PackageMapper, parsePackageMappings } from './mapping.js';
+import {
+  depfinderTable,
+  PackageMapper,
+  parsePackageMappings,
+  type ResolvedPackage,
+} from './mapping.js';
 import type { ScanPool } from './pool.js';
 import { type PrefixIndex, pin, readPrefix } from './prefix.js';
 import { checkPythonVersion, pythonTarget } from './python-version.js';
@@ -23,10 +30,12 @@ import type {
   ReportSource,
   Resolution,
 } from './report.js';
+import { parseCondaSpec, parsePipRequirement } from './requirements.js';
 import { type FileScan, outcomeError, type ScanOutcome } from './scan-outcome.js';
 import {
   displayPath,
   expandSources,
+  isTestFile,
   readSource,
   readStream,
   type SourceFile,
@@ -75,6 +84,8 @@ export interface AnalyzeOptions {
 
 export interface AnalyzeStats {
   files: number;
+  /** Files read from disk (the others were unchanged since a run that cached them). */
+  read: number;
   cacheHits: number;
   parsed: number;
   threads: number;
@@ -136,7 +147,7 @@ export async function analyze(
     checkPythonVersion(options.pythonVersion);
     stdlibModules(options.pythonVersion);
   }
-  const expanded = await expandSources(sources, cwd);
+  const expanded = await expandSources(sources, cwd, { strict: options.strict, warn });
   const sourceRoots = await Promise.all(
     (options.sourceRoots ?? []).map((root) => checkFolder(resolve(cwd, root), root)),
   );
@@ -164,18 +175,18 @@ export async function analyze(
       ? undefined
       : new ScanCache(
           options.cache ?? defaultCacheDir(env),
-          wantFunctions ? 'functions' : 'imports',
+          `${wantFunctions ? 'functions' : 'imports'}${options.strict ? '+python2' : ''}`,
         );
   // The parser's modules are loaded only when something is not in the cache.
   let poolModule: typeof import('./pool.js') | undefined;
   const newPool = async (count: number) => {
     poolModule ??= await import('./pool.js');
-    return new poolModule.ScanPool(count, wantFunctions);
+    return new poolModule.ScanPool(count, { functions: wantFunctions, python2: options.strict });
   };
   // Promises, so that concurrent callers share one pool.
   let inline: Promise<ScanPool> | undefined;
   let workers: Promise<ScanPool> | undefined;
-  const stats: AnalyzeStats = { files: 0, cacheHits: 0, parsed: 0, threads: 0 };
+  const stats: AnalyzeStats = { files: 0, read: 0, cacheHits: 0, parsed: 0, threads: 0 };
   let stdinBytes: Promise<Uint8Array> | undefined;
   const stdin = () => {
     stdinBytes ??=
@@ -185,6 +196,15 @@ export async function analyze(
     return stdinBytes;
   };
 
+  // Whether an installed package of this top-level name comes before a local namespace
+  // portion: the environment's records say so exactly. Without an environment, a package must
+  // be known for the name (the table, --pkg-mapping) and the portion must not hold what is
+  // imported (a `config/` folder with the `config/settings.py` imported is the user's code).
+  const installed = async (top: string, local: LocalModule): Promise<boolean> => {
+    const prefix = await prefixReady;
+    if (prefix) return prefix.regular.has(top) || prefix.moduleFiles.has(top);
+    return local.files.length === 0 && (mappings.has(top) || depfinderTable().has(top));
+  };
   const entries: Entry[] = [];
   const seen = new Set<string>(expanded.files.map((f) => f.path));
   let queue: Entry[] = expanded.files.map((file) => ({ file, original: true }));
@@ -199,8 +219,28 @@ export async function analyze(
         // so that no thread is left with one big file at the end.
         const prepared = await Promise.all(
           chunk.map(async (entry) => {
-            const bytes = await readSource(entry.file, stdin);
+            // Unchanged since the last run (same stat): the cached scan, without reading.
+            const path = entry.file.path;
+            // statSync: a few microseconds each, against a thread-pool round trip for stat().
+            const info =
+              cache && path !== STDIN ? statSync(path, { throwIfNoEntry: false }) : undefined;
+            const known = info?.isFile() ? cache?.stats.lookup(path, info) : undefined;
+            const cached = known === undefined ? undefined : cache?.get(known);
+            if (cached) return { hit: cached };
+            const readAt = Date.now();
+            let bytes: Uint8Array;
+            try {
+              bytes = await readSource(entry.file, stdin);
+              stats.read++;
+            } catch (error) {
+              // One dangling link or unreadable file in a folder does not end the run.
+              if (entry.file.named || options.strict || !(error instanceof PonchoError))
+                throw error;
+              warn(`${entry.file.display}: skipped: ${error.message}`);
+              return { skipped: true as const };
+            }
             const key = cache?.key(bytes);
+            if (key !== undefined && info?.isFile()) cache?.stats.record(path, info, key, readAt);
             const hit = key === undefined ? undefined : cache?.get(key);
             if (!hit && threads > 1 && chunk.length >= WORKER_THRESHOLD) {
               // Probably a cold run: boot the workers while the other files are read.
@@ -210,9 +250,14 @@ export async function analyze(
             return { bytes, key, hit };
           }),
         );
-        const outcomes: ScanOutcome[] = [];
+        const outcomes: Array<ScanOutcome | undefined> = [];
         const misses: number[] = [];
-        for (const [i, { hit }] of prepared.entries()) {
+        for (const [i, read] of prepared.entries()) {
+          if ('skipped' in read) {
+            stats.files++;
+            continue;
+          }
+          const { hit } = read;
           if (hit) {
             outcomes[i] = hit;
             stats.cacheHits++;
@@ -220,7 +265,11 @@ export async function analyze(
             options.onProgress?.(stats.files, total);
           } else misses.push(i);
         }
-        misses.sort((a, b) => (prepared[b]?.bytes.length ?? 0) - (prepared[a]?.bytes.length ?? 0));
+        const size = (i: number) => {
+          const read = prepared[i];
+          return read && 'bytes' in read ? (read.bytes?.length ?? 0) : 0;
+        };
+        misses.sort((a, b) => size(b) - size(a));
         let scanner: ScanPool | undefined;
         if (threads > 1 && misses.length >= WORKER_THRESHOLD) {
           workers ??= newPool(threads);
@@ -232,7 +281,7 @@ export async function analyze(
         }
         await Promise.all(
           misses.map(async (i) => {
-            const { bytes, key } = prepared[i] as (typeof prepared)[number];
+            const { bytes, key } = prepared[i] as { bytes: Uint8Array; key?: string };
             const outcome = await (scanner as ScanPool).scan(
               bytes,
               (chunk[i] as Entry).file.display,
@@ -245,11 +294,17 @@ export async function analyze(
           }),
         );
         for (const [i, entry] of chunk.entries()) {
-          const outcome = outcomes[i] as ScanOutcome;
-          if (!outcome.ok) throw outcomeError(outcome);
+          const outcome = outcomes[i];
+          if (!outcome) continue; // skipped (unreadable)
+          if (!outcome.ok) {
+            const error = outcomeError(outcome);
+            if (entry.file.named || options.strict) throw error;
+            warn(`${entry.file.display}: skipped: ${error.message}`);
+            continue;
+          }
           entry.scan = outcome.scan;
           entries.push(entry);
-          for (const followed of follow(entry, resolver, options, cwd, seen)) {
+          for (const followed of await follow(entry, resolver, options, cwd, seen, installed)) {
             queue.push(followed);
             total++;
           }
@@ -264,7 +319,17 @@ export async function analyze(
 
   for (const entry of entries) {
     for (const problem of entry.scan?.syntaxErrors ?? []) {
-      const message = `${entry.file.display}:${problem.line}:${problem.column}: syntax error${problem.kind === 'missing' ? ' (something is missing here)' : ''}`;
+      const where = `${entry.file.display}:${problem.line}:${problem.column}`;
+      if (problem.kind === 'too-large') {
+        const message = `${where}: ${problem.what}`;
+        if (options.strict)
+          throw new PonchoError('ERR_SOURCE_TOO_LARGE', message, {
+            hint: 'Keep such data in a file the code reads (JSON, .npy...), or run without --strict to skip the statement with a warning.',
+          });
+        warn(message);
+        continue;
+      }
+      const message = `${where}: syntax error${problem.what ? `: ${problem.what}` : problem.kind === 'missing' ? ' (something is missing here)' : ''}`;
       if (options.strict) {
         throw new PonchoError('ERR_SYNTAX', message, {
           hint: 'Fix the file (python3 -m py_compile FILE shows the error), or run without --strict to only warn.',
@@ -290,39 +355,67 @@ export async function analyze(
     return shown;
   };
   const imports: ReportImport[] = [];
-  const conda: string[] = [];
-  const pip: string[] = [];
   const warnedNames = new Set<string>();
+  const warnOnce = (key: string, message: string) => {
+    if (warnedNames.has(key)) return;
+    warnedNames.add(key);
+    warn(message);
+  };
+  const context = { options, stdlib, mapper, display, pythonVersion: python.version };
   for (const entry of entries) {
     const scan = entry.scan as FileScan;
     for (const [i, found] of scan.imports.entries()) {
-      const record = classify(found, entry, entry.local?.[i], { options, stdlib, mapper, display });
-      imports.push(record);
-      if (
-        record.excluded === 'optional-unresolved' &&
-        !warnedNames.has(`optional:${record.name}`)
-      ) {
-        warnedNames.add(`optional:${record.name}`);
-        warn(
-          `${record.file}:${record.line}: optional import "${record.module}" (inside try/except ImportError) is not a known package; it is left out of the spec (to include it: --pkg-mapping ${record.name}=PACKAGE)`,
-        );
-      }
-      if (record.excluded || !record.package) continue;
-      if (record.package.startsWith('pip:')) pip.push(record.package.slice(4));
-      else conda.push(record.package);
-      if (warnedNames.has(record.name)) continue;
-      if (record.resolution === 'name') {
-        warnedNames.add(record.name);
-        warn(
-          `${record.file}:${record.line}: no known package provides "${record.name}"; using the conda package "${record.package}" (if that is wrong: --pkg-mapping ${record.name}=PACKAGE)`,
-        );
-      } else if (prefix && record.resolution === 'depfinder') {
-        warnedNames.add(record.name);
-        warn(
-          `${record.file}:${record.line}: "${record.name}" is not installed in ${prefix.prefix}; using "${record.package}" (not pinned) from the bundled import table`,
-        );
+      for (const record of classify(found, entry, entry.local?.[i], context)) {
+        imports.push(record);
+        const where = `${record.file}:${record.line}`;
+        const legacy = record.legacy;
+        if (legacy && !found.optional) {
+          const what =
+            legacy.kind === 'python2'
+              ? `"${record.name}" is a Python 2 standard-library module`
+              : legacy.kind === 'removed'
+                ? `"${record.name}" was removed from the standard library in Python ${legacy.removedIn} (the target is ${python.version})`
+                : `"${record.name}" is in the standard library only from Python ${legacy.addedIn} on (the target is ${python.version})`;
+          const outcome = record.package
+            ? `; using "${record.package}", which provides it`
+            : '; it is left out of the spec';
+          warnOnce(`legacy:${record.name}`, `${where}: ${what}: ${legacy.advice}${outcome}`);
+        }
+        if (record.excluded === 'optional-unresolved') {
+          warnOnce(
+            `optional:${record.name}`,
+            `${where}: optional import "${record.module}" (inside try/except ImportError) is not a known package; it is left out of the spec (to include it: --pkg-mapping ${record.name}=PACKAGE)`,
+          );
+        }
+        if (record.excluded || !record.package) continue;
+        if (record.resolution === 'name') {
+          warnOnce(
+            record.package,
+            `${where}: no known package provides "${record.module}"; using the conda package "${record.package}" (if that is wrong: --pkg-mapping ${record.module}=PACKAGE)`,
+          );
+        } else if (prefix && record.resolution === 'depfinder') {
+          warnOnce(
+            record.package,
+            `${where}: "${record.module}" is not installed in ${prefix.prefix}; using "${record.package}" (not pinned) from the bundled import table`,
+          );
+        }
       }
     }
+  }
+  for (const [module, name] of mappings) {
+    const top = module.split('.')[0] as string;
+    if (stdlib.has(top))
+      warn(
+        `--pkg-mapping ${module}=${name} has no effect: ${top} is in the standard library of Python ${python.version}, which Python imports first`,
+      );
+  }
+  const testOnly = markTestOnly(imports);
+  const conda: string[] = [];
+  const pip: string[] = [];
+  for (const record of imports) {
+    if (record.excluded || !record.package) continue;
+    if (record.package.startsWith('pip:')) pip.push(record.package.slice(4));
+    else conda.push(record.package);
   }
 
   const pipProvider = prefix?.conda.get('pip');
@@ -342,7 +435,7 @@ export async function analyze(
     channels,
     sources: entries.map(reportSource),
     imports,
-    packages: { conda: condaDependencies(spec), pip: pipDependencies(spec) },
+    packages: { conda: condaDependencies(spec), pip: pipDependencies(spec), testOnly },
     warnings,
   };
   return { spec, report, stats };
@@ -359,6 +452,15 @@ function splitExtras(values: readonly string[]): { conda: string[]; pip: string[
       throw new UsageError(
         `--extra-pkg ${JSON.stringify(value)} names no package`,
         'e.g. --extra-pkg numpy or --extra-pkg pip:uproot==5.0.5',
+      );
+    // Checked here: a typo would otherwise be written into the spec and fail at create time.
+    const parsed = isPip ? parsePipRequirement(body) : parseCondaSpec(body);
+    if (typeof parsed === 'string')
+      throw new UsageError(
+        `--extra-pkg ${JSON.stringify(value)}: ${parsed}`,
+        isPip
+          ? 'Give a pip requirement after pip:, e.g. --extra-pkg pip:uproot==5.0.5'
+          : 'Give a conda match spec, e.g. --extra-pkg "numpy>=1.24,<2" or --extra-pkg numpy=1.26.4',
       );
     (isPip ? pip : conda).push(body);
   }
@@ -394,45 +496,76 @@ function selectionExclusion(
 }
 
 /** Resolves the local imports of a scanned entry and returns the files not seen yet. */
-function follow(
+async function follow(
   entry: Entry,
   resolver: LocalResolver,
   options: AnalyzeOptions,
   cwd: string,
   seen: Set<string>,
-): Entry[] {
+  installed: (top: string, local: LocalModule) => Promise<boolean>,
+): Promise<Entry[]> {
   const scan = entry.scan as FileScan;
   const dir = entry.file.path === STDIN ? resolve(cwd) : dirname(entry.file.path);
   const next: Entry[] = [];
-  entry.local = scan.imports.map((found) => {
-    if (found.kind === 'future') return undefined;
-    const local = resolver.resolve(found, dir);
+  entry.local = [];
+  for (const found of scan.imports) {
+    const local = found.kind === 'future' ? undefined : resolver.resolve(found, dir);
+    // A folder without __init__.py does not hide an installed package of that name.
+    const hidden =
+      local?.namespace &&
+      found.level === 0 &&
+      (await installed(found.module.split('.')[0] as string, local));
+    entry.local.push(hidden ? undefined : followOne(found, local));
+  }
+  return next;
+
+  function followOne(found: FoundImport, local: LocalModule | undefined): LocalModule | undefined {
     if (!local || found.typeChecking || selectionExclusion(found, entry, options)) return local;
     for (const path of local.files) {
       if (seen.has(path)) continue;
       seen.add(path);
+      const file: SourceFile = { path, display: displayPath(path, cwd) };
+      if (isTestFile(pathBelowRoots(path, resolver.roots))) file.test = true;
       next.push({
-        file: { path, display: displayPath(path, cwd) },
+        file,
         original: false,
         followedFrom: `${entry.file.display}:${found.line}`,
       });
     }
     return local;
-  });
-  return next;
+  }
+}
+
+interface ClassifyContext {
+  options: AnalyzeOptions;
+  stdlib: ReadonlySet<string>;
+  mapper: PackageMapper;
+  display: (path: string) => string;
+  pythonVersion: string;
+}
+
+/**
+ * The report records of one import: usually one, but `from google.cloud import storage,
+ * bigquery` names two packages, so it gives one record per package (each with the dotted name
+ * that decided it as its module).
+ */
+/** `path` relative to the innermost root holding it (its file name when none does). */
+function pathBelowRoots(path: string, roots: readonly string[]): string {
+  let best: string | undefined;
+  for (const root of roots) {
+    const rel = relative(root, path);
+    if (rel.startsWith('..') || isAbsolute(rel)) continue;
+    if (best === undefined || rel.length < best.length) best = rel;
+  }
+  return best ?? basename(path);
 }
 
 function classify(
   found: FoundImport,
   entry: Entry,
   local: LocalModule | undefined,
-  context: {
-    options: AnalyzeOptions;
-    stdlib: ReadonlySet<string>;
-    mapper: PackageMapper;
-    display: (path: string) => string;
-  },
-): ReportImport {
+  context: ClassifyContext,
+): ReportImport[] {
   const top = found.level > 0 ? '' : (found.module.split('.')[0] ?? '');
   const record: ReportImport = {
     module: `${'.'.repeat(found.level)}${found.module}`,
@@ -446,32 +579,94 @@ function classify(
   };
   const innermost = found.functions[found.functions.length - 1];
   if (innermost) record.function = innermost;
+  if (entry.file.test) record.testFile = true;
   let intrinsic: ExclusionReason | undefined;
-  let resolution: Resolution;
+  let records = [record];
   if (found.kind === 'future') {
-    resolution = 'future';
+    record.resolution = 'future';
     intrinsic = 'future';
   } else if (found.level > 0 || local) {
-    resolution = found.level > 0 ? 'relative' : 'local';
+    record.resolution = found.level > 0 ? 'relative' : 'local';
     intrinsic = 'local';
     if (local) record.location = context.display(local.location);
   } else if (context.stdlib.has(top)) {
-    resolution = 'stdlib';
+    record.resolution = 'stdlib';
     intrinsic = 'stdlib';
   } else {
-    const resolved = context.mapper.resolve(found.module);
-    resolution = resolved.resolution;
-    record.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+    const legacy = legacyModule(top, context.pythonVersion);
+    const mapped = context.mapper.mapped(found.module);
+    if (legacy && !mapped) {
+      record.resolution =
+        `${legacy.kind === 'python2' ? 'python2' : legacy.kind}-stdlib` as Resolution;
+      record.legacy = legacy;
+      const replacement = legacy.kind === 'removed' ? legacy.package : undefined;
+      if (replacement) {
+        const resolved = context.mapper.named(replacement, 'depfinder');
+        record.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+      } else intrinsic = record.resolution as ExclusionReason;
+    } else {
+      records = resolvePackages(found, record, context.mapper);
+    }
   }
-  record.resolution = resolution;
-  const excluded =
-    intrinsic ??
-    selectionExclusion(found, entry, context.options) ??
-    (found.typeChecking ? 'type-checking' : undefined) ??
-    (isUserExcluded(found.module, context.options.exclude) ? 'user-excluded' : undefined) ??
-    (found.optional && resolution === 'name' ? 'optional-unresolved' : undefined);
-  if (excluded) record.excluded = excluded;
-  return record;
+  for (const each of records) {
+    const excluded =
+      intrinsic ??
+      selectionExclusion(found, entry, context.options) ??
+      (found.typeChecking ? 'type-checking' : undefined) ??
+      (isUserExcluded(each.module, context.options.exclude) ? 'user-excluded' : undefined) ??
+      (found.optional && each.resolution === 'name' ? 'optional-unresolved' : undefined);
+    if (excluded) each.excluded = excluded;
+  }
+  return records;
+}
+
+/**
+ * Resolves an import to packages. For `from M import a, b` each name may be a submodule that a
+ * different distribution provides (namespace packages), so `M.a` and `M.b` are resolved; when
+ * they agree (almost always) the import stays one record.
+ */
+function resolvePackages(
+  found: FoundImport,
+  record: ReportImport,
+  mapper: PackageMapper,
+): ReportImport[] {
+  const candidates =
+    found.kind === 'from'
+      ? found.names.filter((n) => n !== '*').map((n) => `${found.module}.${n}`)
+      : [];
+  if (candidates.length === 0) candidates.push(found.module);
+  const groups = new Map<string, { module: string; resolved: ResolvedPackage }>();
+  for (const candidate of candidates) {
+    const resolved = mapper.resolve(candidate);
+    const key = `${resolved.section}:${resolved.spec}`;
+    if (!groups.has(key)) groups.set(key, { module: candidate, resolved });
+  }
+  const many = groups.size > 1;
+  return [...groups.values()].map(({ module, resolved }) => {
+    const each: ReportImport = { ...record, resolution: resolved.resolution };
+    if (many) each.module = module;
+    each.package = resolved.section === 'pip' ? `pip:${resolved.spec}` : resolved.spec;
+    return each;
+  });
+}
+
+/**
+ * Marks the records of packages that only test files import (`testOnly`), and returns those
+ * packages: the spec keeps them (the user named the tests), callers may leave them out.
+ */
+function markTestOnly(imports: ReportImport[]): string[] {
+  const usedOutsideTests = new Set<string>();
+  for (const record of imports)
+    if (!record.excluded && record.package && !record.testFile)
+      usedOutsideTests.add(record.package);
+  const only = new Set<string>();
+  for (const record of imports) {
+    if (record.excluded || !record.package || !record.testFile) continue;
+    if (usedOutsideTests.has(record.package)) continue;
+    record.testOnly = true;
+    only.add(record.package);
+  }
+  return [...only].sort();
 }
 
 function isUserExcluded(module: string, exclude: readonly string[] | undefined): boolean {

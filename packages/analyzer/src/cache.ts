@@ -20,6 +20,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { grammarVersions } from './parse.js';
 import { SCAN_FORMAT, type ScanOutcome } from './scan-outcome.js';
+import { StatIndex } from './stat-index.js';
 
 /** Packs per shard before they are merged into one. */
 export const MAX_PACKS = 8;
@@ -54,7 +55,12 @@ export class ScanCache {
   ) {
     this.salt = `poncho-analyze/${SCAN_FORMAT}/${grammarVersions()}/${variant}\n`;
     this.packDir = join(dir, PACKS);
+    const variantId = createHash('sha256').update(this.salt).digest('hex').slice(0, 12);
+    this.stats = new StatIndex(dir, variantId);
   }
+
+  /** The content keys of files by path and stat (warm runs then skip reading them). */
+  readonly stats: StatIndex;
 
   /** The cache key of some file content. */
   key(bytes: Uint8Array): string {
@@ -73,6 +79,7 @@ export class ScanCache {
 
   /** Writes what put() added since the last flush: one pack per shard, merged when too many. */
   flush(): void {
+    this.stats.flush();
     let wrote = false;
     for (const [name, shard] of this.shards) {
       if (shard.added.size === 0) continue;

@@ -39,7 +39,8 @@ function buildProgram(name: string): Command {
     .description(
       'Find the imports of Python sources and write a conda environment spec\n(JSON, a valid ' +
         '`conda env create` file) for poncho_package_create.\n\n' +
-        'SRC: a Python file, a folder (every *.py below it) or - for stdin.\n' +
+        'SRC: a Python file, a notebook, a folder (every *.py and *.ipynb below it, and\n' +
+        'scripts with a python shebang) or - for stdin.\n' +
         'OUT: the spec file to write, or - for stdout.',
     )
     .usage('[options] SRC... OUT')
@@ -77,7 +78,10 @@ function buildProgram(name: string): Command {
       '--report <FILE|->',
       'write a JSON report: every import, where, how resolved, what was excluded',
     )
-    .option('--strict', 'syntax errors are fatal (default: warn and go on)')
+    .option(
+      '--strict',
+      'syntax errors (Python 2 syntax too), unreadable files in folders and statements too large to parse are fatal (default: warn and go on)',
+    )
     .option('--no-cache', 'do not read or write the scan cache')
     .option('--cache-dir <DIR>', 'scan cache folder (default: $XDG_CACHE_HOME/poncho/analyze)')
     .option(

@@ -31,8 +31,13 @@ export interface FoundImport {
 export interface SyntaxProblem {
   line: number;
   column: number;
-  /** 'error' for text tree-sitter could not parse, 'missing' for a token it had to invent. */
-  kind: 'error' | 'missing';
+  /**
+   * 'error' for text tree-sitter could not parse, 'missing' for a token it had to invent,
+   * 'python2' for Python 2 syntax that tree-sitter-python accepts and Python 3 rejects.
+   */
+  kind: 'error' | 'missing' | 'python2' | 'misplaced' | 'too-large';
+  /** What is wrong, when known (`print statement`). */
+  what?: string;
 }
 
 export interface ExtractedImports {
@@ -58,6 +63,8 @@ function dotted(node: Node): string {
 export interface ExtractOptions {
   /** Also list the functions defined in the file. */
   functions?: boolean;
+  /** Also report the Python 2 syntax tree-sitter accepts (print statements...): --strict. */
+  python2?: boolean;
 }
 
 export function extractImports(
@@ -153,6 +160,12 @@ export function extractImports(
   if (dynamic > 0) imports.sort((a, b) => a.line - b.line);
 
   const syntaxErrors = root.hasError ? syntaxProblems(root) : [];
+  if (options.python2 && syntaxErrors.length < MAX_SYNTAX_PROBLEMS) {
+    syntaxErrors.push(
+      ...python2Syntax(root, grammar).slice(0, MAX_SYNTAX_PROBLEMS - syntaxErrors.length),
+    );
+    syntaxErrors.sort((a, b) => a.line - b.line || a.column - b.column);
+  }
   return options.functions ? { imports, functions, syntaxErrors } : { imports, syntaxErrors };
 }
 
@@ -332,4 +345,203 @@ function syntaxProblems(root: Node): SyntaxProblem[] {
   };
   visit(root);
   return problems;
+}
+
+/** The nearest enclosing function, lambda or class definition of a node (null: the module). */
+function scopeOf(node: Node): Node | null {
+  for (let parent = node.parent; parent; parent = parent.parent) {
+    if (
+      parent.type === 'function_definition' ||
+      parent.type === 'lambda' ||
+      parent.type === 'class_definition'
+    )
+      return parent;
+  }
+  return null;
+}
+
+const isAsync = (node: Node | null) => !!node?.children.some((c) => c?.type === 'async');
+
+/** Whether a break/continue is inside a loop of its own scope. */
+function inLoop(node: Node): boolean {
+  let child = node;
+  for (let parent = node.parent; parent; child = parent, parent = parent.parent) {
+    // In a loop's body; in its `else:` clause it belongs to an enclosing loop, if any.
+    if (
+      (parent.type === 'for_statement' || parent.type === 'while_statement') &&
+      child.id === parent.childForFieldName('body')?.id
+    )
+      return true;
+    if (parent.type === 'function_definition' || parent.type === 'class_definition') return false;
+  }
+  return false;
+}
+
+/**
+ * What tree-sitter-python parses without an error but CPython 3 rejects, so that --strict
+ * rejects it too: Python 2 syntax (the grammar keeps Python 2's print and exec statements) and
+ * statements out of place (`return` or `yield` outside a function, `await` outside
+ * `async def`, `break` outside a loop, `import *` inside a function...).
+ */
+function python2Syntax(root: Node, grammar: PythonGrammar): SyntaxProblem[] {
+  const problems: SyntaxProblem[] = [];
+  const add = (node: Node, what: string, kind: SyntaxProblem['kind'] = 'python2') =>
+    problems.push({
+      line: node.startPosition.row + 1,
+      column: node.startPosition.column + 1,
+      kind,
+      what,
+    });
+  for (const { node } of grammar.python2Query.captures(root)) {
+    switch (node.type) {
+      case 'print_statement':
+        // `print >>f, x` is also a valid Python 3 expression (a tuple); `print x` is not.
+        if (!node.children.some((c) => c?.type === 'chevron'))
+          add(node, 'Python 2 print statement (Python 3: print(...))');
+        break;
+      case 'exec_statement':
+        add(node, 'Python 2 exec statement (Python 3: exec(...))');
+        break;
+      case 'integer':
+        if (/^0+[1-9][0-9]*$/.test(node.text))
+          add(node, 'Python 2 octal literal (Python 3: 0o...)');
+        else if (/[lL]$/.test(node.text)) add(node, 'Python 2 long integer suffix L');
+        break;
+      case 'string_start':
+        if (node.text.startsWith('`')) add(node, 'Python 2 backquotes (Python 3: repr(...))');
+        else if (/^(?:[uU][rR]|[rR][uU])/.test(node.text)) add(node, 'Python 2 string prefix ur');
+        break;
+      case 'comparison_operator':
+        if (node.children.some((c) => c?.type === '<>'))
+          add(node, 'Python 2 operator <> (Python 3: !=)');
+        break;
+      case 'except_clause':
+        if (
+          node.childrenForFieldName('value').length > 1 &&
+          node.children.some((c) => c?.type === ',')
+        )
+          add(node, 'Python 2 "except X, e" (Python 3: except X as e)');
+        break;
+      case 'raise_statement': {
+        const list = node.namedChildren[0];
+        if (list?.type === 'expression_list' && list.namedChildCount > 1)
+          add(node, 'Python 2 "raise E, message" (Python 3: raise E(message))');
+        break;
+      }
+      case 'return_statement':
+        if (scopeOf(node)?.type !== 'function_definition')
+          add(node, "'return' outside function", 'misplaced');
+        break;
+      case 'yield': {
+        const scope = scopeOf(node)?.type;
+        if (scope !== 'function_definition' && scope !== 'lambda')
+          add(node, "'yield' outside function", 'misplaced');
+        break;
+      }
+      case 'await':
+        if (!isAsync(scopeOf(node))) add(node, "'await' outside async function", 'misplaced');
+        break;
+      case 'with_statement':
+      case 'for_statement':
+        if (isAsync(node) && !isAsync(scopeOf(node)))
+          add(
+            node,
+            `'async ${node.type === 'for_statement' ? 'for' : 'with'}' outside async function`,
+            'misplaced',
+          );
+        break;
+      case 'break_statement':
+      case 'continue_statement':
+        if (!inLoop(node))
+          add(
+            node,
+            `'${node.type === 'break_statement' ? 'break' : 'continue'}' outside loop`,
+            'misplaced',
+          );
+        break;
+      case 'nonlocal_statement':
+        if (scopeOf(node)?.type !== 'function_definition')
+          add(node, 'nonlocal declaration not allowed at module level', 'misplaced');
+        break;
+      case 'wildcard_import':
+        if (scopeOf(node) !== null) add(node, 'import * only allowed at module level', 'misplaced');
+        break;
+      case 'parameters':
+      case 'lambda_parameters':
+        checkParameters(node, add);
+        break;
+      case 'named_expression':
+        if (node.parent?.type === 'expression_statement')
+          add(node, 'an unparenthesized := statement', 'misplaced');
+        break;
+      case 'for_in_clause':
+        if (node.childrenForFieldName('right').length > 1)
+          add(
+            node,
+            'a comprehension over an unparenthesized tuple (Python 2), or an unparenthesized generator argument',
+            'misplaced',
+          );
+        break;
+      default:
+        break;
+    }
+    if (problems.length >= MAX_SYNTAX_PROBLEMS) break;
+  }
+  return problems;
+}
+
+/** Parameter lists CPython rejects: Python 2 tuple parameters, order, duplicates, a bare `*`. */
+function checkParameters(
+  node: Node,
+  add: (node: Node, what: string, kind?: SyntaxProblem['kind']) => void,
+): void {
+  const names = new Set<string>();
+  let defaults = false;
+  let star = false;
+  const params = node.namedChildren.filter((c): c is Node => c !== null);
+  for (const [i, param] of params.entries()) {
+    let name: Node | null = null;
+    switch (param.type) {
+      case 'tuple_pattern':
+        add(param, 'Python 2 tuple parameter (Python 3: unpack in the body)');
+        continue;
+      case 'identifier':
+      case 'typed_parameter': {
+        // `*args: T` and `**kw: T` are typed parameters around a splat.
+        const inner = param.type === 'typed_parameter' ? param.namedChildren[0] : null;
+        if (inner?.type === 'list_splat_pattern' || inner?.type === 'dictionary_splat_pattern') {
+          star = true;
+          name = inner.namedChildren[0] ?? null;
+          break;
+        }
+        if (defaults && !star)
+          add(param, 'a parameter without a default follows one with a default', 'misplaced');
+        name = param.type === 'identifier' ? param : (inner ?? null);
+        break;
+      }
+      case 'default_parameter':
+      case 'typed_default_parameter':
+        if (!star) defaults = true;
+        name = param.childForFieldName('name');
+        break;
+      case 'list_splat_pattern':
+      case 'dictionary_splat_pattern':
+        star = true;
+        name = param.namedChildren[0] ?? null;
+        break;
+      case 'keyword_separator': {
+        star = true;
+        const next = params[i + 1];
+        if (!next || next.type === 'dictionary_splat_pattern')
+          add(param, 'named parameters must follow a bare *', 'misplaced');
+        break;
+      }
+      default:
+        break;
+    }
+    if (name?.type === 'identifier') {
+      if (names.has(name.text)) add(name, `duplicate parameter '${name.text}'`, 'misplaced');
+      names.add(name.text);
+    }
+  }
 }

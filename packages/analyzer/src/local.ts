@@ -15,6 +15,11 @@ export interface LocalModule {
   location: string;
   /** Python files that importing it runs: packages' `__init__.py`, modules, submodules. */
   files: string[];
+  /**
+   * Its top level is a folder without `__init__.py` (a namespace portion): Python imports a
+   * regular package or module of that name from anywhere on sys.path before it.
+   */
+  namespace?: true;
 }
 
 type Kind = 'file' | 'dir' | 'none';
@@ -28,7 +33,7 @@ export class LocalResolver {
   private readonly walks = new Map<string, LocalModule | null>();
 
   /** `roots`: folders of the sources, directory arguments and --source-root values. */
-  constructor(private readonly roots: readonly string[]) {}
+  constructor(readonly roots: readonly string[]) {}
 
   private readonly listings = new Map<string, Map<string, Kind>>();
 
@@ -145,6 +150,7 @@ export class LocalResolver {
     const files: string[] = [];
     let dir = base;
     let location = base;
+    let namespace: true | undefined;
     const parts = module ? module.split('.') : [];
     const addInit = (folder: string) => {
       const init = join(folder, '__init__.py');
@@ -162,7 +168,9 @@ export class LocalResolver {
         // Anything below a plain module is an attribute, not a file.
         return { location: file, files };
       } else if (this.kind(folder) !== 'dir') {
-        return i === 0 ? undefined : { location, files };
+        return i === 0 ? undefined : { location, files, ...(namespace ? { namespace } : {}) };
+      } else if (i === 0) {
+        namespace = true;
       }
       dir = folder;
       location = folder;
@@ -174,7 +182,7 @@ export class LocalResolver {
       if (this.kind(file) === 'file') files.push(file);
       else if (this.kind(join(dir, name)) === 'dir') addInit(join(dir, name));
     }
-    return { location, files };
+    return namespace ? { location, files, namespace } : { location, files };
   }
 }
 

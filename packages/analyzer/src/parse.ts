@@ -18,6 +18,11 @@ export interface PythonGrammar {
   statementHolderTypes: ReadonlySet<number>;
   /** Function definitions (for --function). */
   functionQuery: Query;
+  /**
+   * Nodes that may be Python 2 syntax, or misplaced (`return` outside a function), which
+   * tree-sitter-python accepts and CPython rejects (for --strict).
+   */
+  python2Query: Query;
 }
 
 const IMPORT_TYPES = ['import_statement', 'import_from_statement', 'future_import_statement'];
@@ -42,6 +47,13 @@ const STATEMENT_HOLDERS = [
   'ERROR',
 ];
 const FUNCTION_QUERY = '(function_definition name: (identifier) @def)';
+const PYTHON2_QUERY = `[
+  (print_statement) (exec_statement) (integer) (string_start) (comparison_operator)
+  (except_clause) (raise_statement)
+  (return_statement) (yield) (await) (break_statement) (continue_statement)
+  (nonlocal_statement) (wildcard_import) (with_statement) (for_statement)
+  (parameters) (lambda_parameters) (named_expression) (for_in_clause)
+] @node`;
 
 let loading: Promise<PythonGrammar> | undefined;
 
@@ -62,6 +74,7 @@ export function loadPythonGrammar(): Promise<PythonGrammar> {
       importTypes: typeIds(language, IMPORT_TYPES),
       statementHolderTypes: typeIds(language, STATEMENT_HOLDERS),
       functionQuery: new Query(language, FUNCTION_QUERY),
+      python2Query: new Query(language, PYTHON2_QUERY),
     };
   })();
   return loading;

@@ -6,6 +6,7 @@
  * runs on the calling thread, which is faster for a handful of files.
  */
 import { Worker } from 'node:worker_threads';
+import type { ExtractOptions } from './imports.js';
 import { type ScanOutcome, scanBytes } from './scan.js';
 import type { ScanReply, ScanRequest } from './scan-worker.js';
 
@@ -33,7 +34,7 @@ export class ScanPool {
 
   constructor(
     private readonly threads: number,
-    private readonly functions: boolean,
+    private readonly options: ExtractOptions,
   ) {}
 
   /** Scans one file's bytes. The bytes may be transferred to another thread: do not reuse them. */
@@ -64,7 +65,7 @@ export class ScanPool {
       this.mainBusy = true;
       // Through the event loop, so workers' replies are handled (and refilled) between parses.
       setImmediate(() => {
-        scanBytes(job.bytes, job.file, { functions: this.functions })
+        scanBytes(job.bytes, job.file, this.options)
           .then(job.resolve, job.reject)
           .finally(() => {
             this.mainBusy = false;
@@ -83,7 +84,7 @@ export class ScanPool {
         ? bytes
         : bytes.slice();
     entry.inFlight.set(id, job);
-    const request: ScanRequest = { id, bytes: own, file: job.file, functions: this.functions };
+    const request: ScanRequest = { id, bytes: own, file: job.file, options: this.options };
     entry.worker.postMessage(request, [own.buffer as ArrayBuffer]);
   }
 

@@ -20,6 +20,69 @@ export interface PrefixIndex {
   pip: Map<string, Extract<Provider, { kind: 'pip' }>>;
   /** Top-level module name -> the package that installed it (conda first, then pip). */
   modules: Map<string, Provider>;
+  /**
+   * Dotted module name (up to MAX_DEPTH components: `google`, `google.cloud`,
+   * `google.cloud.storage`) -> every package that installed files below it. A namespace folder
+   * has several; see providerOf().
+   */
+  owners: Map<string, Provider[]>;
+  /** Dotted package name -> the package that installed its `__init__.py` (a regular package). */
+  regular: Map<string, Provider>;
+  /** Top-level modules that are files (`six.py`, `_cffi_backend.*.so`), not folders. */
+  moduleFiles: Set<string>;
+}
+
+/** Namespace packages nest at most three deep (azure.mgmt.compute); one more is plenty. */
+const MAX_DEPTH = 4;
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The package that provides `module` (dotted), judged on the longest dotted prefix some package
+ * installed files under: `google.cloud.storage.blob` is google-cloud-storage's even though
+ * `google/` holds the files of many packages. A prefix shared by several packages decides only
+ * when one of them owns its `__init__.py` (Python imports a regular package first); a shared
+ * namespace folder decides nothing (undefined), and neither does any shorter prefix.
+ */
+export function providerOf(index: PrefixIndex, module: string): Provider | undefined {
+  const parts = module.split('.').slice(0, MAX_DEPTH);
+  for (let n = parts.length; n > 0; n--) {
+    const name = parts.slice(0, n).join('.');
+    const owners = index.owners.get(name);
+    if (!owners) continue;
+    if (owners.length === 1) return owners[0];
+    return index.regular.get(name);
+  }
+  return undefined;
+}
+
+/**
+ * Records that `provider` installed `path` (relative to site-packages, `/`-separated): every
+ * dotted prefix of the module it belongs to gets the provider as an owner.
+ */
+function addInstalledFile(index: PrefixIndex, path: string, provider: Provider): void {
+  const parts = path.split('/');
+  let name = '';
+  for (let i = 0; i < parts.length && i < MAX_DEPTH; i++) {
+    const isFolder = i < parts.length - 1;
+    const part = parts[i] as string;
+    if (!isFolder && part === '__init__.py') {
+      if (name && !index.regular.has(name)) index.regular.set(name, provider);
+      return;
+    }
+    const module = i === 0 ? moduleOfEntry(part, isFolder) : moduleOfPart(part, isFolder);
+    if (!module) return;
+    if (i === 0 && !isFolder) index.moduleFiles.add(module);
+    name = name ? `${name}.${module}` : module;
+    const owners = index.owners.get(name);
+    if (!owners) index.owners.set(name, [provider]);
+    else if (!owners.includes(provider)) owners.push(provider);
+  }
+}
+
+function moduleOfPart(part: string, isFolder: boolean): string | undefined {
+  if (isFolder) return IDENTIFIER.test(part) ? part : undefined;
+  const module = part.endsWith('.py') ? part.slice(0, -3) : EXTENSION.exec(part)?.[1];
+  return module && IDENTIFIER.test(module) ? module : undefined;
 }
 
 /** `python=3.11.3=h2755cc3_0_cpython` / `uproot==5.0.5`: the reference's exact pins. */
@@ -29,7 +92,8 @@ export function pin(provider: Provider): string {
     : `${provider.name}==${provider.version}`;
 }
 
-const SITE_PACKAGES = /(?:^|\/)(?:lib\/python\d+(?:\.\d+)*t?|Lib)\/site-packages\/([^/]+)(\/)?/;
+const SITE_PACKAGES =
+  /(?:^|\/)(?:lib\/python\d+(?:\.\d+)*t?|Lib)\/site-packages\/(([^/]+)(\/)?.*)$/;
 const METADATA_FOLDER = /\.(?:dist-info|egg-info|data)$/;
 const EXTENSION = /^([A-Za-z_][A-Za-z0-9_]*)(?:\.[A-Za-z0-9_-]+)?\.(?:so|pyd)$/;
 
@@ -66,7 +130,15 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
       },
     );
   }
-  const index: PrefixIndex = { prefix, conda: new Map(), pip: new Map(), modules: new Map() };
+  const index: PrefixIndex = {
+    prefix,
+    conda: new Map(),
+    pip: new Map(),
+    modules: new Map(),
+    owners: new Map(),
+    regular: new Map(),
+    moduleFiles: new Set(),
+  };
   const condaOwned = new Set<string>();
   const metas = await Promise.all(
     names.map(async (name) => {
@@ -95,10 +167,11 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
     index.conda.set(meta.name, provider);
     for (const file of meta.files ?? []) {
       const match = SITE_PACKAGES.exec(file);
-      if (!match?.[1]) continue;
-      condaOwned.add(match[1]);
-      const module = moduleOfEntry(match[1], match[2] === '/');
+      if (!match?.[1] || !match[2]) continue;
+      condaOwned.add(match[2]);
+      const module = moduleOfEntry(match[2], match[3] === '/');
       if (module && !index.modules.has(module)) index.modules.set(module, provider);
+      addInstalledFile(index, match[1], provider);
     }
   }
   for (const site of await sitePackagesFolders(prefix)) {
@@ -119,7 +192,9 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
       index.pip.set(dist.provider.name.toLowerCase(), dist.provider);
       for (const module of dist.modules) {
         if (!index.modules.has(module)) index.modules.set(module, dist.provider);
+        addInstalledFile(index, `${module}/`, dist.provider);
       }
+      for (const path of dist.files) addInstalledFile(index, path, dist.provider);
     }
   }
   return index;
@@ -141,7 +216,9 @@ async function sitePackagesFolders(prefix: string): Promise<string[]> {
 /** Name, version and top-level modules of one pip-installed distribution. */
 async function readDistribution(
   folder: string,
-): Promise<{ provider: Extract<Provider, { kind: 'pip' }>; modules: string[] } | undefined> {
+): Promise<
+  { provider: Extract<Provider, { kind: 'pip' }>; modules: string[]; files: string[] } | undefined
+> {
   const isEgg = folder.endsWith('.egg-info');
   const read = (name: string) => readFile(join(folder, name), 'utf8').catch(() => undefined);
   let metadata: string | undefined;
@@ -160,22 +237,23 @@ async function readDistribution(
   if (!name || !version) return undefined;
   const modules = new Set<string>();
   const topLevel = await read('top_level.txt');
-  if (topLevel !== undefined) {
-    for (const line of topLevel.split(/\r?\n/)) {
-      const module = line.trim().split('/')[0];
-      if (module) modules.add(module);
-    }
-  } else {
-    // RECORD (CSV, paths relative to site-packages) or installed-files.txt (relative to the egg-info).
-    const listing = (await read('RECORD')) ?? (await read('installed-files.txt')) ?? '';
-    for (const line of listing.split(/\r?\n/)) {
-      let path = (line.split(',')[0] ?? '').trim();
-      if (isEgg) path = path.replace(/^\.\.\//, '');
-      if (!path || path.startsWith('../') || path.startsWith('/')) continue;
-      const [first, ...rest] = path.split('/');
-      const module = first ? moduleOfEntry(first, rest.length > 0) : undefined;
-      if (module) modules.add(module);
-    }
+  // RECORD (CSV, paths relative to site-packages) or installed-files.txt (relative to the
+  // egg-info): the files, so that namespace portions (google/cloud/storage/) are known.
+  const listing = (await read('RECORD')) ?? (await read('installed-files.txt')) ?? '';
+  const files: string[] = [];
+  for (const line of listing.split(/\r?\n/)) {
+    let path = (line.split(',')[0] ?? '').trim();
+    if (isEgg) path = path.replace(/^\.\.\//, '');
+    if (!path || path.startsWith('../') || path.startsWith('/')) continue;
+    files.push(path);
+    if (topLevel !== undefined) continue;
+    const [first, ...rest] = path.split('/');
+    const module = first ? moduleOfEntry(first, rest.length > 0) : undefined;
+    if (module) modules.add(module);
   }
-  return { provider: { kind: 'pip', name, version }, modules: [...modules].sort() };
+  for (const line of topLevel?.split(/\r?\n/) ?? []) {
+    const module = line.trim().split('/')[0];
+    if (module) modules.add(module);
+  }
+  return { provider: { kind: 'pip', name, version }, modules: [...modules].sort(), files };
 }

@@ -3,6 +3,7 @@
  * left out of the spec and why. Its shape is stable (reportVersion 1); see README.md.
  */
 import type { ImportKind, SyntaxProblem } from './imports.js';
+import type { LegacyModule } from './legacy-stdlib.js';
 
 export type Resolution =
   | 'future'
@@ -13,7 +14,10 @@ export type Resolution =
   | 'conda-prefix'
   | 'pip'
   | 'depfinder'
-  | 'name';
+  | 'name'
+  | 'removed-stdlib'
+  | 'newer-stdlib'
+  | 'python2-stdlib';
 
 /** Why an import is not (or does not add) a dependency. */
 export type ExclusionReason =
@@ -24,7 +28,10 @@ export type ExclusionReason =
   | 'outside-function'
   | 'type-checking'
   | 'user-excluded'
-  | 'optional-unresolved';
+  | 'optional-unresolved'
+  | 'removed-stdlib'
+  | 'newer-stdlib'
+  | 'python2-stdlib';
 
 export interface ReportImport {
   /** Dotted module as written, with leading dots for relative imports (`.models`). */
@@ -45,6 +52,12 @@ export interface ReportImport {
   /** For local modules: the file or folder it resolved to. */
   location?: string;
   excluded?: ExclusionReason;
+  /** In a test file (`tests/`, `test/`, `test_*.py`, `*_test.py`, `conftest.py`). */
+  testFile?: true;
+  /** Its package is imported by test files only (see packages.testOnly). */
+  testOnly?: true;
+  /** A standard-library name of another Python (removed, newer, or Python 2's). */
+  legacy?: LegacyModule;
 }
 
 export interface ReportSource {
@@ -64,6 +77,7 @@ export interface AnalyzeReport {
   channels: string[];
   sources: ReportSource[];
   imports: ReportImport[];
-  packages: { conda: string[]; pip: string[] };
+  /** The spec's entries; testOnly: those only test files need (also in conda or pip). */
+  packages: { conda: string[]; pip: string[]; testOnly: string[] };
   warnings: string[];
 }

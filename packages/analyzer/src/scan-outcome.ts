@@ -6,7 +6,7 @@ import { PonchoError } from '@poncho/core/errors';
 import type { ExtractedImports } from './imports.js';
 
 /** Bump when the shape or meaning of a FileScan changes (invalidates cached scans). */
-export const SCAN_FORMAT = 2;
+export const SCAN_FORMAT = 4;
 
 export interface FileScan extends ExtractedImports {
   encoding: string;

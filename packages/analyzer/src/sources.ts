@@ -1,11 +1,14 @@
 /**
  * Turns SRC arguments into the list of files to analyze: a file is itself, `-` is standard
- * input, a directory is every `*.py` below it (in a stable order), skipping version-control
- * folders, virtual environments, `node_modules` and `__pycache__`.
+ * input, a directory is every `*.py` and `*.ipynb` below it, and every extension-less script
+ * whose first line is a Python shebang (in a stable order), skipping version-control folders,
+ * virtual environments, `node_modules` and `__pycache__`. A folder that cannot be listed below
+ * a SRC folder is a warning (an error with --strict), not the end of the run.
  */
-import { readdir, readFile, stat } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
+import { isNotebook, notebookToPython } from './notebook.js';
 
 export const STDIN = '-';
 
@@ -14,7 +17,32 @@ export interface SourceFile {
   path: string;
   /** The name used in messages and the report (relative to the working folder when inside it). */
   display: string;
+  /** Named as a SRC itself (not found in a folder nor followed from an import). */
+  named?: boolean;
+  /** A test file: below a `tests`/`test` folder of a SRC folder, `test_*`, `*_test`, conftest. */
+  test?: boolean;
 }
+
+export interface ExpandOptions {
+  /** Problems with files found in folders are errors instead of warnings. */
+  strict?: boolean;
+  warn?: (message: string) => void;
+}
+
+const TEST_FILE = /^(?:test_.*|.*_test)\.(?:py|ipynb)$|^conftest\.py$/;
+
+/**
+ * Whether a file is a test file, from its path below the folder that was scanned (`relative`
+ * uses `/` or the platform separator): pytest's file names, or a `tests`/`test` folder.
+ */
+export function isTestFile(relativePath: string): boolean {
+  const parts = relativePath.split(/[\\/]/);
+  const name = parts.pop() ?? '';
+  return TEST_FILE.test(name) || parts.some((part) => part === 'tests' || part === 'test');
+}
+
+/** A Python shebang line: `#!/usr/bin/python3`, `#!/usr/bin/env python`, `env -S python3 -u`. */
+const PYTHON_SHEBANG = /^#![^\n]*?[/\s]python[0-9.]*w?(?:\s|$)/;
 
 export interface ExpandedSources {
   files: SourceFile[];
@@ -49,6 +77,7 @@ export function displayPath(path: string, cwd: string): string {
 export async function expandSources(
   args: readonly string[],
   cwd: string,
+  options: ExpandOptions = {},
 ): Promise<ExpandedSources> {
   if (args.filter((a) => a === STDIN).length > 1) {
     throw new UsageError(
@@ -59,14 +88,17 @@ export async function expandSources(
   const files: SourceFile[] = [];
   const roots: string[] = [];
   const seen = new Set<string>();
-  const add = (path: string) => {
+  const add = (path: string, named: boolean, test: boolean) => {
     if (seen.has(path)) return;
     seen.add(path);
-    files.push({ path, display: displayPath(path, cwd) });
+    const file: SourceFile = { path, display: displayPath(path, cwd) };
+    if (named) file.named = true;
+    if (test) file.test = true;
+    files.push(file);
   };
   for (const arg of args) {
     if (arg === STDIN) {
-      add(STDIN);
+      add(STDIN, true, false);
       roots.push(cwd);
       continue;
     }
@@ -78,30 +110,44 @@ export async function expandSources(
       throw fileError(error, arg, 'source file');
     }
     if (info.isDirectory()) {
-      const found = await pythonFilesBelow(path);
+      const found = await pythonFilesBelow(path, cwd, options);
       if (found.length === 0) {
-        throw new PonchoError('ERR_NO_PYTHON_FILES', `no Python files (*.py) found under ${arg}`, {
-          hint: 'Name the script itself, or a folder that contains .py files (virtual environments, .git, node_modules and __pycache__ are skipped).',
-        });
+        throw new PonchoError(
+          'ERR_NO_PYTHON_FILES',
+          `no Python files (*.py, *.ipynb, scripts with a python shebang) found under ${arg}`,
+          {
+            hint: 'Name the script itself, or a folder that contains .py files (virtual environments, .git, node_modules and __pycache__ are skipped).',
+          },
+        );
       }
       roots.push(path);
-      for (const file of found) add(file);
+      for (const file of found) add(file, false, isTestFile(relative(path, file)));
     } else {
       roots.push(resolve(path, '..'));
-      add(path);
+      add(path, true, isTestFile(basename(path)));
     }
   }
   return { files, roots: [...new Set(roots)] };
 }
 
-async function pythonFilesBelow(folder: string): Promise<string[]> {
+async function pythonFilesBelow(
+  folder: string,
+  cwd: string,
+  options: ExpandOptions,
+): Promise<string[]> {
   const result: string[] = [];
   const walk = async (dir: string) => {
     let entries: import('node:fs').Dirent[];
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
-      throw fileError(error, dir, 'source folder');
+      // The folder named as SRC must be readable; one unreadable folder below it is reported.
+      if (dir === folder || options.strict)
+        throw fileError(error, displayPath(dir, cwd), 'source folder');
+      options.warn?.(
+        `${displayPath(dir, cwd)}: skipped: ${fileError(error, displayPath(dir, cwd), 'source folder').message}`,
+      );
+      return;
     }
     const names = new Set(entries.map((e) => e.name));
     // A virtual environment or conda environment: its files are installed packages.
@@ -109,10 +155,15 @@ async function pythonFilesBelow(folder: string): Promise<string[]> {
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const entry of entries) {
       const path = join(dir, entry.name);
-      // Symlinked folders are not followed (they can loop); symlinked files are.
+      // Symlinked folders are not followed (they can loop); symlinked files are (a dangling
+      // link is reported when it is read).
       if (entry.isDirectory()) {
         if (!SKIPPED_FOLDERS.has(entry.name)) await walk(path);
-      } else if (entry.name.endsWith('.py') && (entry.isFile() || entry.isSymbolicLink())) {
+      } else if (!(entry.isFile() || entry.isSymbolicLink())) {
+        // Sockets, FIFOs, devices: never sources.
+      } else if (entry.name.endsWith('.py') || isNotebook(entry.name)) {
+        result.push(path);
+      } else if (!entry.name.includes('.') && entry.isFile() && (await hasPythonShebang(path))) {
         result.push(path);
       }
     }
@@ -121,17 +172,35 @@ async function pythonFilesBelow(folder: string): Promise<string[]> {
   return result;
 }
 
+/** Whether a file starts with a Python shebang line (unreadable files: no). */
+async function hasPythonShebang(path: string): Promise<boolean> {
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(path, 'r');
+    const head = Buffer.alloc(256);
+    const { bytesRead } = await handle.read(head, 0, head.length, 0);
+    return PYTHON_SHEBANG.test(head.subarray(0, bytesRead).toString('latin1'));
+  } catch {
+    return false;
+  } finally {
+    await handle?.close();
+  }
+}
+
 /** Reads a source file (or standard input) as bytes. */
 export async function readSource(
   file: SourceFile,
   stdin: () => Promise<Uint8Array>,
 ): Promise<Uint8Array> {
   if (file.path === STDIN) return stdin();
+  let bytes: Uint8Array;
   try {
-    return await readFile(file.path);
+    bytes = await readFile(file.path);
   } catch (error) {
     throw fileError(error, file.display, 'source file');
   }
+  // A notebook is scanned as the Python of its code cells (and cached as such).
+  return isNotebook(file.path) ? Buffer.from(notebookToPython(bytes, file.display)) : bytes;
 }
 
 /** All of a stream (standard input) as bytes. */

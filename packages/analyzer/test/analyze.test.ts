@@ -1,28 +1,11 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { type AnalyzeOptions, analyze } from '@poncho/analyzer';
 import { SpecInput, serializeSpec } from '@poncho/core/spec';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { tempProjects } from './temp-projects.js';
 
-let work: string;
-
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'poncho-analyze-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
-
-/** Writes files (path -> content) under a fresh folder and returns it. */
-async function project(name: string, files: Record<string, string | Buffer>): Promise<string> {
-  const root = join(work, name);
-  for (const [path, content] of Object.entries(files)) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), content);
-  }
-  return root;
-}
+const project = tempProjects('poncho-analyze-');
 
 const base: AnalyzeOptions = { pythonVersion: '3.11', prefix: null, cache: false, threads: 0 };
 
@@ -103,7 +86,7 @@ describe('analyze()', () => {
     expect(result.report.sources[1]?.followedFrom).toBe('job.py:1');
     expect(deps(result)).toEqual([
       'h5py',
-      'missing_pkg_xyz',
+      'missing-pkg-xyz',
       'numba',
       'numpy',
       'pandas',
@@ -122,7 +105,7 @@ describe('analyze()', () => {
     expect(byModule['.']).toMatchObject({ resolution: 'relative', excluded: 'local' });
     expect(byModule.missing_pkg_xyz).toMatchObject({
       resolution: 'name',
-      package: 'missing_pkg_xyz',
+      package: 'missing-pkg-xyz',
     });
     expect(result.report.warnings.join('\n')).toMatch(
       /job\.py:4: no known package provides "missing_pkg_xyz"/,
@@ -139,7 +122,7 @@ describe('analyze()', () => {
       'vendor/shared_lib.py': 'import attr\n',
     });
     const without = await analyze(['proj'], { ...base, cwd: root });
-    expect(deps(without)).toEqual(['pip', 'python=3.11', 'pyyaml', 'shared_lib', 'toolz']);
+    expect(deps(without)).toEqual(['pip', 'python=3.11', 'pyyaml', 'shared-lib', 'toolz']);
     const withRoot = await analyze(['proj'], { ...base, cwd: root, sourceRoots: ['vendor'] });
     expect(deps(withRoot)).toEqual(['attrs', 'pip', 'python=3.11', 'pyyaml', 'toolz']);
     await expect(analyze(['proj'], { ...base, cwd: root, sourceRoots: ['nope'] })).rejects.toThrow(
@@ -161,8 +144,9 @@ describe('analyze()', () => {
     });
     const at = (pythonVersion: string) => analyze(['s.py'], { ...base, cwd: root, pythonVersion });
     expect(deps(await at('3.11'))).toEqual(['pip', 'python=3.11']);
-    expect(deps(await at('3.13'))).toEqual(['distutils', 'pip', 'python=3.13', 'telnetlib']);
-    expect(deps(await at('3.10'))).toEqual(['pip', 'python=3.10', 'tomllib']);
+    // Removed modules are no made-up packages: setuptools provides distutils, nothing telnetlib.
+    expect(deps(await at('3.13'))).toEqual(['pip', 'python=3.13', 'setuptools']);
+    expect(deps(await at('3.10'))).toEqual(['pip', 'python=3.10']);
     const report = (await at('3.11')).report;
     expect(report.imports.find((i) => i.module === 'pandas')).toMatchObject({
       typeChecking: true,
@@ -177,7 +161,7 @@ describe('analyze()', () => {
   it('keeps optional imports that map to a package and leaves out unknown ones, with a warning', async () => {
     const root = await project('optional', {
       's.py':
-        'try:\n    import ujson\nexcept ImportError:\n    import json\ntry:\n    import cPickle\nexcept ImportError:\n    import pickle\n',
+        'try:\n    import ujson\nexcept ImportError:\n    import json\ntry:\n    import speedups_xyz\nexcept ImportError:\n    speedups_xyz = None\ntry:\n    import cPickle\nexcept ImportError:\n    import pickle\n',
     });
     const result = await analyze(['s.py'], { ...base, cwd: root });
     expect(deps(result)).toEqual(['pip', 'python=3.11', 'ujson']);
@@ -185,11 +169,17 @@ describe('analyze()', () => {
       optional: true,
       resolution: 'depfinder',
     });
-    expect(result.report.imports.find((i) => i.module === 'cPickle')).toMatchObject({
+    expect(result.report.imports.find((i) => i.module === 'speedups_xyz')).toMatchObject({
       optional: true,
       excluded: 'optional-unresolved',
     });
-    expect(result.report.warnings.join('\n')).toMatch(/s\.py:6: optional import "cPickle"/);
+    expect(result.report.warnings.join('\n')).toMatch(/s\.py:6: optional import "speedups_xyz"/);
+    // A Python 2 fallback import is neither a package nor worth a warning.
+    expect(result.report.imports.find((i) => i.module === 'cPickle')).toMatchObject({
+      optional: true,
+      excluded: 'python2-stdlib',
+    });
+    expect(result.report.warnings.join('\n')).not.toMatch(/cPickle/);
     const mapped = await analyze(['s.py'], { ...base, cwd: root, pkgMapping: ['cPickle=pickle5'] });
     expect(deps(mapped)).toContain('pickle5');
   });
@@ -209,11 +199,11 @@ describe('analyze()', () => {
     });
     const run = (o: AnalyzeOptions) => analyze(['s.py'], { ...base, cwd: root, ...o });
     const names = async (o: AnalyzeOptions) =>
-      (await run(o)).report.packages.conda.filter((d) => d.endsWith('_pkg'));
-    expect(await names({})).toEqual(['fit_pkg', 'predict_pkg', 'toplevel_pkg', 'work_pkg']);
-    expect(await names({ toplevel: true })).toEqual(['toplevel_pkg']);
-    expect(await names({ function: 'work' })).toEqual(['work_pkg']);
-    expect(await names({ function: 'Model.fit' })).toEqual(['fit_pkg']);
+      (await run(o)).report.packages.conda.filter((d) => d.endsWith('-pkg'));
+    expect(await names({})).toEqual(['fit-pkg', 'predict-pkg', 'toplevel-pkg', 'work-pkg']);
+    expect(await names({ toplevel: true })).toEqual(['toplevel-pkg']);
+    expect(await names({ function: 'work' })).toEqual(['work-pkg']);
+    expect(await names({ function: 'Model.fit' })).toEqual(['fit-pkg']);
     const excluded = (await run({ function: 'work' })).report.imports.find(
       (i) => i.module === 'toplevel_pkg',
     );
@@ -262,13 +252,24 @@ describe('analyze()', () => {
   });
 
   it('warns about syntax errors with file:line and fails on them with strict', async () => {
-    const root = await project('syntax', { 's.py': 'import yaml\nif x\n    pass\nimport numpy\n' });
+    const root = await project('syntax', {
+      's.py': 'import yaml\nif x\n    import os\nimport numpy\n',
+      // The error is in a statement that cannot hold an import: only --strict parses it.
+      'elsewhere.py': 'import yaml\ndef f(:\n    return 1\n',
+    });
     const result = await analyze(['s.py'], { ...base, cwd: root });
     expect(deps(result)).toEqual(['numpy', 'pip', 'python=3.11', 'pyyaml']);
     expect(result.report.warnings[0]).toMatch(/^s\.py:2:\d+: syntax error/);
     await expect(analyze(['s.py'], { ...base, cwd: root, strict: true })).rejects.toMatchObject({
       code: 'ERR_SYNTAX',
       message: expect.stringMatching(/^s\.py:2:/),
+    });
+    expect((await analyze(['elsewhere.py'], { ...base, cwd: root })).report.warnings).toEqual([]);
+    await expect(
+      analyze(['elsewhere.py'], { ...base, cwd: root, strict: true }),
+    ).rejects.toMatchObject({
+      code: 'ERR_SYNTAX',
+      message: expect.stringMatching(/^elsewhere\.py:2:/),
     });
   });
 
@@ -416,7 +417,7 @@ describe('analyze()', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 40; i++) files[`m${i}.py`] = `import os\nimport pkg_${i}\n`;
     const root = await project('cache', files);
-    const cache = join(work, 'cache-dir');
+    const cache = join(root, '..', 'cache-dir');
     const cold = await analyze(['.'], { ...base, cwd: root, cache, threads: 2 });
     expect(cold.stats).toMatchObject({ files: 40, cacheHits: 0, parsed: 40, threads: 2 });
     const warm = await analyze(['.'], { ...base, cwd: root, cache, threads: 2 });

@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ScanOutcome } from '@poncho/analyzer';
+import { analyze, type ScanOutcome } from '@poncho/analyzer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PACKS, ScanCache } from '../dist/cache.js';
 
@@ -75,5 +75,44 @@ describe('scan cache packs', () => {
     cache.put(cache.key(Buffer.from('import x\n')), outcome('x'));
     cache.flush();
     expect((await readdir(dir)).sort()).toEqual(['notes.txt', 'packs']);
+  });
+
+  it('skips reading files whose stat is unchanged, re-reads changed and just-written ones', async () => {
+    const root = join(work, 'stat-index');
+    await mkdir(root, { recursive: true });
+    const old = new Date(Date.now() - 60_000);
+    const write = async (name: string, text: string, time = old) => {
+      await writeFile(join(root, name), text);
+      await utimes(join(root, name), time, time);
+    };
+    await write('a.py', 'import numpy\n');
+    await write('b.py', 'import scipy\n');
+    const run = () =>
+      analyze(['a.py', 'b.py'], {
+        cwd: root,
+        cache: join(root, '.cache'),
+        prefix: null,
+        pythonVersion: '3.11',
+        threads: 0,
+      });
+    const first = await run();
+    expect(first.stats).toMatchObject({ read: 2, parsed: 2 });
+    const warm = await run();
+    expect(warm.stats).toMatchObject({ files: 2, read: 0, cacheHits: 2, parsed: 0 });
+    expect(warm.spec).toEqual(first.spec);
+    // Same size, same modification time, other content: the change time still differs.
+    const before = await stat(join(root, 'a.py'));
+    await writeFile(
+      join(root, 'a.py'),
+      'import pandas\n'.padEnd(before.size).slice(0, before.size),
+    );
+    await utimes(join(root, 'a.py'), before.atime, before.mtime);
+    const changed = await run();
+    expect(changed.stats.read).toBe(1);
+    expect(changed.spec.conda.dependencies).toContain('pandas');
+    // A file written just now may change again within the timestamp granularity: always read.
+    await write('b.py', 'import sympy\n', new Date());
+    await run();
+    expect((await run()).stats.read).toBe(1);
   });
 });
