@@ -5,6 +5,7 @@
 import { runCli } from '@poncho/core/cli';
 import { createLogger } from '@poncho/core/log';
 import { helpText, parseRunArguments } from './args.js';
+import { RunnerExitCode } from './exit-codes.js';
 import { LauncherClaim, type LauncherNotes, takeLauncherNotes } from './launcher-claim.js';
 import { runInEnvironment } from './run.js';
 
@@ -22,14 +23,20 @@ export async function main(program: string): Promise<never> {
   // Node resets every signal when it starts: one the launcher found ignored is ignored again
   // (a handler that does nothing, until runInEnvironment has its own).
   if (notes.sigintIgnored) process.on('SIGINT', ignore);
-  return runCli(program, async (argv) => {
-    try {
-      return await runCommandLine(program, argv, claim, notes);
-    } finally {
-      claim?.release(); // when no environment was prepared (a usage error, --help)
-      claim?.wakeWaiters();
-    }
-  });
+  return runCli(
+    program,
+    async (argv) => {
+      try {
+        return await runCommandLine(program, argv, claim, notes);
+      } finally {
+        claim?.release(); // when no environment was prepared (a usage error, --help)
+        claim?.wakeWaiters();
+      }
+    },
+    process.argv.slice(2),
+    // A full disk or a read-only folder met anywhere is the worker's fault: 125, never 70.
+    { environmentExitCode: RunnerExitCode.environment },
+  );
 }
 
 async function runCommandLine(
