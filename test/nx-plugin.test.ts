@@ -39,6 +39,11 @@ let channel: string;
 /** The real nx CLI in the temporary workspace. */
 const nx = (...args: string[]): Promise<NxResult> => nxIn(ws, args);
 
+/** How pack-env's chain ran: analyze-env and pack-env as given; lock-env always runs. */
+function chain(analyze: TaskOutcome, pack: TaskOutcome): Record<string, TaskOutcome> {
+  return { 'myapp:analyze-env': analyze, 'myapp:lock-env': 'ran', 'myapp:pack-env': pack };
+}
+
 async function packEnv(): Promise<Record<string, TaskOutcome>> {
   return (await runTarget(ws, 'myapp:pack-env')).tasks;
 }
@@ -154,11 +159,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
   let firstSha = '';
 
   it('packs the environment; the second run is a cache hit with the identical tarball', async () => {
-    expect(await packEnv()).toEqual({
-      'myapp:analyze-env': 'ran',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'ran',
-    });
+    expect(await packEnv()).toEqual(chain('ran', 'ran'));
     // lock-env wrote the lock beside poncho.json; the tarball holds exactly its packages.
     const lock = JSON.parse(readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8'));
     expect(lock.packages.map((p: { name: string }) => p.name)).toContain('chain-top');
@@ -167,11 +168,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     );
     firstSha = sha256(tarball());
 
-    expect(await packEnv()).toEqual({
-      'myapp:analyze-env': 'cache',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'cache',
-    });
+    expect(await packEnv()).toEqual(chain('cache', 'cache'));
     expect(sha256(tarball())).toBe(firstSha);
   });
 
@@ -187,7 +184,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const first = ws;
     relativeChannel(first);
     const before = new Set(hashes(first));
-    const ran = { 'myapp:analyze-env': 'ran', 'myapp:lock-env': 'ran', 'myapp:pack-env': 'ran' };
+    const ran = chain('ran', 'ran');
     expect(await packEnv()).toEqual(ran);
     // Relative to the workspace root: `poncho_package_create dist/app/env.json` works from
     // there (issue 11.11), and the spec is the same in every checkout.
@@ -224,11 +221,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const lockBefore = readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8');
     writeFileSync(main, `# a comment that changes no import\n${readFileSync(main, 'utf8')}`);
     const { tasks, output } = await runTarget(ws, 'myapp:pack-env');
-    expect(tasks).toEqual({
-      'myapp:analyze-env': 'ran',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'cache',
-    });
+    expect(tasks).toEqual(chain('ran', 'cache'));
     expect(output).toContain('is up to date');
     expect(readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8')).toBe(lockBefore);
     expect(sha256(tarball())).toBe(firstSha);
@@ -236,11 +229,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
 
   it('after deleting dist/, the tarball comes back from the cache', async () => {
     rmSync(join(ws, 'dist'), { recursive: true });
-    expect(await packEnv()).toEqual({
-      'myapp:analyze-env': 'cache',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'cache',
-    });
+    expect(await packEnv()).toEqual(chain('cache', 'cache'));
     expect(sha256(tarball())).toBe(firstSha);
   });
 
@@ -282,11 +271,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const main = join(ws, 'app/main.py');
     writeFileSync(main, `import hello_cli\n${readFileSync(main, 'utf8')}`);
     const { tasks, output } = await runTarget(ws, 'myapp:pack-env');
-    expect(tasks).toEqual({
-      'myapp:analyze-env': 'ran',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'ran',
-    });
+    expect(tasks).toEqual(chain('ran', 'ran'));
     expect(output).toContain('no longer satisfies the spec');
     expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.dependencies).toContainEqual(
       expect.stringMatching(/^hello-cli/),
@@ -297,11 +282,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
   it('a new "command" in poncho.json does not rebuild the tarball (only run-env uses it)', async () => {
     const before = sha256(tarball());
     writeConfig({ command: ['python', '-c', 'print("other")'] });
-    expect(await packEnv()).toEqual({
-      'myapp:analyze-env': 'ran',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'cache',
-    });
+    expect(await packEnv()).toEqual(chain('ran', 'cache'));
     expect(sha256(tarball())).toBe(before);
     writeConfig();
   });
@@ -311,11 +292,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
     pkg.version = `${pkg.version}-nx-e2e.1`;
     writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
-    expect(await packEnv()).toEqual({
-      'myapp:analyze-env': 'cache',
-      'myapp:lock-env': 'ran',
-      'myapp:pack-env': 'ran',
-    });
+    expect(await packEnv()).toEqual(chain('cache', 'ran'));
   });
 
   it('a broken poncho.json fails the task with a reason', async () => {

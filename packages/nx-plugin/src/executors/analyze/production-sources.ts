@@ -9,6 +9,10 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileError } from '@poncho/core/errors';
 
+/**
+ * The analyzer's own list (packages/analyzer/src/sources.ts), which it does not export: a folder
+ * given to it is walked the same way, so the executor walks as it would, minus the tests.
+ */
 const SKIPPED_FOLDERS = new Set([
   '.git',
   '.hg',
