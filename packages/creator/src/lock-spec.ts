@@ -26,8 +26,9 @@ export interface SpecLock {
 }
 
 /**
- * Solves a spec (a path, or an already read spec) into its lock. A spec with pip requirements
- * is refused: pip pins are only known after pip installed them, which is a build.
+ * Solves a spec (a path, or an already read spec) into its lock. Pip requirements are recorded
+ * as written (`lock.pip`): their exact pins are only known once pip installed them, which is a
+ * build (`poncho_package_create --lock-file` records those).
  */
 export async function lockSpec(
   specInput: string | SpecSource,
@@ -42,27 +43,15 @@ export async function lockSpec(
     );
   }
   const { spec } = source;
-  assertNoPip(spec, source.source);
   const { solve } = await import('./install/index.js');
   const channels = options.channels?.length ? options.channels : spec.conda.channels;
   const solved = await solve(condaDependencies(spec), { ...options, channels });
   const lock: Lock = {
     ...solved,
+    pip: pipDependencies(spec),
     packages: [...solved.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
   return { lock, spec, text: lockFileText(lock, spec) };
-}
-
-function assertNoPip(spec: Spec, source: string): void {
-  const pip = pipDependencies(spec);
-  if (pip.length === 0) return;
-  throw new PonchoError(
-    'ERR_LOCK_PIP',
-    `${source} has pip requirements (${pip.join(', ')}), which cannot be locked without installing them`,
-    {
-      hint: 'Map those imports to conda packages (pkgMapping), or build with poncho_package_create --lock-file, which records the installed pip pins.',
-    },
-  );
 }
 
 export interface SatisfyOptions {
@@ -80,7 +69,8 @@ export type Satisfaction = { satisfied: true } | { satisfied: false; reason: str
  * Whether a lock still gives a correct environment for a spec, without solving: the same
  * platform and channels (in the same order), every requested spec and every dependency and
  * constraint of the locked packages met by a locked package, and no locked package that nothing
- * needs any more (a removed import must leave the environment). Whatever this cannot read (a
+ * needs any more (a removed import must leave the environment), and the same pip requirements
+ * (recorded as written: see lockSpec). Whatever this cannot read (a
  * bracket match spec, say) counts as not satisfied: the caller then solves, which is always
  * correct, only slower.
  */
@@ -94,7 +84,9 @@ export function lockSatisfiesSpec(
     return { satisfied: false, reason: `the lock is for ${lock.platform}, not ${platform}` };
   }
   const pip = pipDependencies(spec);
-  if (pip.length > 0) return { satisfied: false, reason: 'the spec has pip requirements' };
+  if ([...pip].sort().join('\n') !== [...lock.pip].sort().join('\n')) {
+    return { satisfied: false, reason: 'the pip requirements changed' };
+  }
   const channels = resolveChannels(
     options.channels?.length ? options.channels : spec.conda.channels,
     options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS,

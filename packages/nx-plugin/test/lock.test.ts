@@ -78,7 +78,7 @@ describe('lockSatisfiesSpec', () => {
     });
   });
 
-  it('refuses other channels, another platform, pip requirements', () => {
+  it('refuses other channels, another platform, other pip requirements', () => {
     const spec = specOf(['python', 'numpy']);
     expect(check(spec, lock, 'osx-arm64')).toMatchObject({ satisfied: false });
     expect(
@@ -86,7 +86,12 @@ describe('lockSatisfiesSpec', () => {
     ).toMatchObject({ satisfied: false, reason: expect.stringContaining('channels changed') });
     expect(check(specOf(['python', 'numpy', { pip: ['requests'] }]))).toMatchObject({
       satisfied: false,
+      reason: 'the pip requirements changed',
     });
+    // Pip requirements are locked as written: the same ones satisfy.
+    expect(
+      check(specOf(['python', 'numpy', { pip: ['requests'] }]), { ...lock, pip: ['requests'] }),
+    ).toEqual({ satisfied: true });
   });
 
   it('refuses what it cannot read, so that the caller solves', () => {

@@ -43,7 +43,22 @@ export default async function packExecutor(
         });
       }
       await mkdir(dirname(output), { recursive: true });
-      result = await createTarball(lock.source, output, common);
+      const { lock: locked, spec } = lock.source;
+      if (locked.pip.length > 0 && spec) {
+        // lock-env records pip requirements as written (their pins are only known once pip
+        // installed them); a build from the lock would install them without dependencies.
+        logger.warn(
+          `warning: ${display(context, lockFile)} has pip requirements (${locked.pip.join(', ')}): ` +
+            'building its spec (solved again), not its locked packages',
+        );
+        result = await createTarball(
+          { kind: 'spec', spec, source: lockFile, baseDir: dirname(lockFile) },
+          output,
+          { ...common, channels: locked.channels, platform: locked.platform },
+        );
+      } else {
+        result = await createTarball(lock.source, output, common);
+      }
     } else {
       if (!options.spec) {
         throw new PonchoError('ERR_NX_PACK_INPUT', 'nothing to build: no "lockFile" nor "spec"', {
