@@ -18,7 +18,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel } from './channel/index.js';
-import { makeWorkspace, nxIn, readJson, run, runTarget, writeIn } from './nx-plugin-support.js';
+import {
+  makeWorkspace,
+  nxIn,
+  readJson,
+  repoRoot,
+  run,
+  runTarget,
+  writeIn,
+} from './nx-plugin-support.js';
 
 let ws: string;
 let home: string;
@@ -244,5 +252,32 @@ describe('createNodes', () => {
     const project = JSON.parse(edited.output.slice(edited.output.indexOf('{')));
     expect(project.targets['analyze-env'].inputs).toContain('{workspaceRoot}/shared/**/*.py');
     writeIn(ws, 'apps/svc/poncho.json', svcConfig());
+  });
+});
+
+describe('the published packages', () => {
+  it('ship a README and no .tsbuildinfo, and name their repository', async () => {
+    const names = ['core', 'analyzer', 'creator', 'runner', 'nx-plugin'];
+    const packed = await Promise.all(
+      names.map((name) =>
+        run('npm', ['pack', '--dry-run', '--json'], { cwd: join(repoRoot, 'packages', name) }),
+      ),
+    );
+    names.forEach((name, i) => {
+      const listing = JSON.parse(packed[i]?.stdout ?? '[]') as Array<{
+        files: Array<{ path: string }>;
+      }>;
+      const files = listing[0]?.files.map((f) => f.path);
+      expect(files, name).toContain('README.md');
+      expect(
+        files?.filter((f) => f.includes('tsbuildinfo')),
+        name,
+      ).toEqual([]);
+      const manifest = readJson(join(repoRoot, 'packages', name, 'package.json')) as {
+        repository?: { url?: string; directory?: string };
+      };
+      expect(manifest.repository?.directory, name).toBe(`packages/${name}`);
+      expect(manifest.repository?.url, name).toMatch(/^git\+https:\/\//);
+    });
   });
 });
