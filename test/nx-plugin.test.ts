@@ -20,12 +20,14 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel } from './channel/index.js';
 import {
   linkNodeModules,
   makeWorkspace,
   type NxResult,
+  nxEnv,
   nxIn,
   run,
   runTarget,
@@ -189,6 +191,17 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     // Relative to the workspace root: `poncho_package_create dist/app/env.json` works from
     // there (issue 11.11), and the spec is the same in every checkout.
     expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.channels).toEqual(['./channel']);
+    // ... and the creator, run from the workspace root, finds that channel (it solves the spec).
+    const solved = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const { lockSpec } = await import('@poncho/creator'); const { lock } = await lockSpec('dist/app/env.json'); console.log(lock.channels.join(' '))",
+      ],
+      { cwd: ws, env: nxEnv(ws) },
+    );
+    expect(solved.stdout.trim()).toBe(pathToFileURL(join(ws, 'channel')).href);
     // The committed lock names the folder channel relative to itself, not by absolute path.
     const lockText = readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8');
     expect(lockText).toContain('"../channel/noarch/');
