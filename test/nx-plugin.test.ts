@@ -2,16 +2,14 @@
  * @poncho/nx-plugin end to end: the real `nx` CLI in a temporary workspace that uses the built
  * plugin, the real analyzer and creator, and the local test channel. Each step asserts which
  * tasks Nx ran and which it took from its cache, as the plugin's cache keys promise:
- *   - pack-env twice: a cache hit, the same tarball;
- *   - a comment-only edit: analyze-env runs, pack-env is a hit;
+ *   - pack-env twice: a cache hit, the same tarball; lock-env wrote the lock file;
+ *   - a comment-only edit: analyze-env runs, lock-env keeps the lock, pack-env is a hit;
  *   - deleting dist/: both come back from the cache;
- *   - a new import, a changed poncho.json, a new creator version: pack-env rebuilds.
+ *   - a new import, a new creator version: pack-env rebuilds; a new `command` does not.
+ * test/nx-plugin-ci.test.ts covers the CI side (cache folder, outputs, inputs, lock-env).
  */
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   cpSync,
-  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -21,105 +19,39 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ensureTestChannel } from './channel/index.js';
-
-const run = promisify(execFile);
-const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..');
-const repoModules = join(repoRoot, 'node_modules');
+import {
+  linkNodeModules,
+  makeWorkspace,
+  type NxResult,
+  nxEnv,
+  nxIn,
+  run,
+  runTarget,
+  sha256,
+  type TaskOutcome,
+} from './nx-plugin-support.js';
 
 let ws: string;
 let channel: string;
 
-/** Runs the real nx CLI in the temporary workspace; returns its output and exit status. */
-async function nx(...args: string[]): Promise<{ output: string; code: number }> {
-  try {
-    const { stdout, stderr } = await run(
-      process.execPath,
-      [join(ws, 'node_modules/nx/dist/bin/nx.js'), ...args],
-      {
-        cwd: ws,
-        env: {
-          ...process.env,
-          NX_DAEMON: 'false',
-          NX_NO_CLOUD: 'true',
-          NX_TUI: 'false',
-          NX_CACHE_DIRECTORY: join(ws, '.nx-cache'),
-          NX_SKIP_NX_CACHE: '',
-          CI: 'true',
-          FORCE_COLOR: '0',
-          NO_COLOR: '1',
-          // The creator's package and repodata caches, warm between test runs (git-ignored).
-          XDG_CACHE_HOME: join(repoRoot, 'test/.cache/nx-plugin-xdg'),
-        },
-        maxBuffer: 64 * 1024 * 1024,
-      },
-    );
-    return { output: stdout + stderr, code: 0 };
-  } catch (error) {
-    const e = error as { stdout?: string; stderr?: string; code?: number };
-    return {
-      output: `${e.stdout ?? ''}${e.stderr ?? ''}`,
-      code: typeof e.code === 'number' ? e.code : 1,
-    };
-  }
-}
+/** The real nx CLI in the temporary workspace. */
+const nx = (...args: string[]): Promise<NxResult> => nxIn(ws, args);
 
-type TaskOutcome = 'ran' | 'cache';
-
-/** How Nx ran each task of a run, read from its `> nx run project:target` headers. */
-function outcomes(output: string): Record<string, TaskOutcome> {
-  const result: Record<string, TaskOutcome> = {};
-  for (const line of output.split('\n')) {
-    const match = /> nx run (\S+?:\S+)(.*)$/.exec(line);
-    if (!match?.[1]) continue;
-    result[match[1]] = /\[(local cache|remote cache|existing outputs match the cache)/.test(
-      match[2] ?? '',
-    )
-      ? 'cache'
-      : 'ran';
-  }
-  return result;
+/** How pack-env's chain ran: analyze-env and pack-env as given; lock-env always runs. */
+function chain(analyze: TaskOutcome, pack: TaskOutcome): Record<string, TaskOutcome> {
+  return { 'myapp:analyze-env': analyze, 'myapp:lock-env': 'ran', 'myapp:pack-env': pack };
 }
 
 async function packEnv(): Promise<Record<string, TaskOutcome>> {
-  const { output, code } = await nx('run', 'myapp:pack-env', '--output-style=static');
-  if (code !== 0) throw new Error(`nx run myapp:pack-env failed (${code}):\n${output}`);
-  return outcomes(output);
-}
-
-function sha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  return (await runTarget(ws, 'myapp:pack-env')).tasks;
 }
 
 const tarball = () => join(ws, 'dist/app/env.tar.gz');
 const spec = () => join(ws, 'dist/app/env.json');
-
-/**
- * node_modules of the temporary workspace: links to the repository's packages, except
- * @poncho/creator, whose package.json is a copy, so a test can change the version Nx sees.
- */
-function linkNodeModules(): void {
-  const modules = join(ws, 'node_modules');
-  mkdirSync(join(modules, '@poncho/creator'), { recursive: true });
-  for (const entry of readdirSync(repoModules)) {
-    if (entry === '@poncho') continue;
-    symlinkSync(join(repoModules, entry), join(modules, entry));
-  }
-  for (const entry of readdirSync(join(repoModules, '@poncho'))) {
-    if (entry === 'creator') continue;
-    symlinkSync(join(repoModules, '@poncho', entry), join(modules, '@poncho', entry));
-  }
-  const creator = join(repoModules, '@poncho/creator');
-  cpSync(join(creator, 'package.json'), join(modules, '@poncho/creator/package.json'));
-  for (const entry of ['dist', 'bin']) {
-    if (existsSync(join(creator, entry)))
-      symlinkSync(join(creator, entry), join(modules, '@poncho/creator', entry));
-  }
-}
 
 function writeConfig(extra: Record<string, unknown> = {}): void {
   const config = {
@@ -134,20 +66,21 @@ function writeConfig(extra: Record<string, unknown> = {}): void {
 
 beforeAll(async () => {
   channel = await ensureTestChannel();
-  ws = mkdtempSync(join(tmpdir(), 'poncho-nx-e2e-'));
-  writeFileSync(join(ws, 'package.json'), '{ "name": "nx-e2e", "private": true }\n');
-  writeFileSync(join(ws, 'nx.json'), '{ "$schema": "./node_modules/nx/schemas/nx-schema.json" }\n');
-  writeFileSync(join(ws, '.gitignore'), 'node_modules\ndist\n.nx\n.nx-cache\n');
-  linkNodeModules();
+  ws = await makeWorkspace('poncho-nx-e2e-');
   mkdirSync(join(ws, 'app'));
   writeFileSync(
     join(ws, 'app/main.py'),
-    ['import json', '', 'import chain_top', '', 'print(json.dumps(chain_top.chain()))', ''].join(
-      '\n',
-    ),
+    [
+      'import json',
+      'import sys',
+      '',
+      'import chain_top',
+      '',
+      'print(json.dumps(chain_top.chain()), sys.argv[1:])',
+      '',
+    ].join('\n'),
   );
   writeConfig();
-  await run('git', ['init', '-q'], { cwd: ws });
 }, 900_000);
 
 afterAll(() => {
@@ -155,7 +88,7 @@ afterAll(() => {
 });
 
 describe('@poncho/nx-plugin with the real nx CLI', () => {
-  it('init registers the plugin, and the project gets the three described targets', async () => {
+  it('init registers the plugin, and the project gets the four described targets', async () => {
     const init = await nx('g', '@poncho/nx-plugin:init');
     expect(init.code, init.output).toBe(0);
     expect(JSON.parse(readFileSync(join(ws, 'nx.json'), 'utf8')).plugins).toEqual([
@@ -165,8 +98,15 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const show = await nx('show', 'project', 'myapp', '--json');
     expect(show.code, show.output).toBe(0);
     const project = JSON.parse(show.output.slice(show.output.indexOf('{')));
-    expect(Object.keys(project.targets).sort()).toEqual(['analyze-env', 'pack-env', 'run-env']);
+    expect(Object.keys(project.targets).sort()).toEqual([
+      'analyze-env',
+      'lock-env',
+      'pack-env',
+      'run-env',
+    ]);
     expect(project.targets['pack-env'].metadata.technologies).toEqual(['python']);
+    // Graph nodes say what kind of project they are (issue 11.11).
+    expect(project.projectType).toBe('application');
   });
 
   it('the configuration generator adds poncho.json to a project', async () => {
@@ -185,16 +125,52 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     rmSync(join(ws, 'tool'), { recursive: true });
   });
 
+  it('the configuration generator works on a plain folder, and keeps --pythonVersion as typed', async () => {
+    // No project.json: poncho.json alone makes the folder a project (issue 11.7). 3.11 and 3.10
+    // are not numbers (11.5): Nx's parser would make 3.10 into 3.1.
+    mkdirSync(join(ws, 'tools/plain'), { recursive: true });
+    writeFileSync(join(ws, 'tools/plain/main.py'), 'print("plain")\n');
+    const gen = await nx(
+      'g',
+      '@poncho/nx-plugin:configuration',
+      'tools/plain',
+      '--pythonVersion=3.10',
+    );
+    expect(gen.code, gen.output).toBe(0);
+    expect(JSON.parse(readFileSync(join(ws, 'tools/plain/poncho.json'), 'utf8'))).toEqual({
+      $schema: '../../node_modules/@poncho/nx-plugin/poncho.schema.json',
+      pythonVersion: '3.10',
+      command: ['python', 'main.py'],
+    });
+    const show = await nx('show', 'project', 'plain', '--json');
+    expect(show.code, show.output).toBe(0);
+    expect(show.output).toContain('"lock-env"');
+
+    // The executor too: --pythonVersion=3.10 reaches the analyzer as "3.10".
+    const { output } = await runTarget(ws, 'plain:analyze-env', ['--pythonVersion=3.10']);
+    expect(output).toContain('for Python 3.10');
+    expect(JSON.parse(readFileSync(join(ws, 'dist/tools/plain/env.json'), 'utf8'))).toMatchObject({
+      conda: { dependencies: expect.arrayContaining(['python=3.10']) },
+    });
+    const missing = await nx('g', '@poncho/nx-plugin:configuration', 'no/such/folder');
+    expect(missing.code).not.toBe(0);
+    expect(missing.output).toContain('no project and no folder named no/such/folder');
+    rmSync(join(ws, 'tools'), { recursive: true });
+  });
+
   let firstSha = '';
 
   it('packs the environment; the second run is a cache hit with the identical tarball', async () => {
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
+    expect(await packEnv()).toEqual(chain('ran', 'ran'));
+    // lock-env wrote the lock beside poncho.json; the tarball holds exactly its packages.
+    const lock = JSON.parse(readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8'));
+    expect(lock.packages.map((p: { name: string }) => p.name)).toContain('chain-top');
     expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.dependencies).toContainEqual(
       expect.stringMatching(/^chain-top/),
     );
     firstSha = sha256(tarball());
 
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'cache', 'myapp:pack-env': 'cache' });
+    expect(await packEnv()).toEqual(chain('cache', 'cache'));
     expect(sha256(tarball())).toBe(firstSha);
   });
 
@@ -210,8 +186,26 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const first = ws;
     relativeChannel(first);
     const before = new Set(hashes(first));
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
-    expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.channels).toEqual(['../channel']);
+    const ran = chain('ran', 'ran');
+    expect(await packEnv()).toEqual(ran);
+    // Relative to the workspace root: `poncho_package_create dist/app/env.json` works from
+    // there (issue 11.11), and the spec is the same in every checkout.
+    expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.channels).toEqual(['./channel']);
+    // ... and the creator, run from the workspace root, finds that channel (it solves the spec).
+    const solved = await run(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "const { lockSpec } = await import('@poncho/creator'); const { lock } = await lockSpec('dist/app/env.json'); console.log(lock.channels.join(' '))",
+      ],
+      { cwd: ws, env: nxEnv(ws) },
+    );
+    expect(solved.stdout.trim()).toBe(pathToFileURL(join(ws, 'channel')).href);
+    // The committed lock names the folder channel relative to itself, not by absolute path.
+    const lockText = readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8');
+    expect(lockText).toContain('"../channel/noarch/');
+    expect(lockText).not.toContain(first);
     const firstHashes = hashes(first).filter((hash) => !before.has(hash));
     expect(firstHashes).toHaveLength(2);
 
@@ -219,38 +213,58 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     try {
       for (const file of ['package.json', 'nx.json', '.gitignore'])
         cpSync(join(first, file), join(ws, file));
-      linkNodeModules();
+      linkNodeModules(ws);
       cpSync(join(first, 'app'), join(ws, 'app'), { recursive: true });
       relativeChannel(ws);
       await run('git', ['init', '-q'], { cwd: ws });
-      expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
+      expect(await packEnv()).toEqual(ran);
       expect(hashes(ws).sort()).toEqual(firstHashes.sort());
     } finally {
       rmSync(ws, { recursive: true, force: true });
       ws = first;
       writeConfig();
     }
+    // Back to the absolute channel: the lock follows (the channels changed, so it solves).
+    const { output } = await runTarget(ws, 'myapp:lock-env');
+    expect(output).toContain('the channels changed');
   });
 
-  it('a comment-only edit re-runs analyze-env but pack-env is a cache hit', async () => {
+  it('a comment-only edit re-runs analyze-env, keeps the lock, and pack-env is a cache hit', async () => {
     const main = join(ws, 'app/main.py');
+    const lockBefore = readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8');
     writeFileSync(main, `# a comment that changes no import\n${readFileSync(main, 'utf8')}`);
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'cache' });
+    const { tasks, output } = await runTarget(ws, 'myapp:pack-env');
+    expect(tasks).toEqual(chain('ran', 'cache'));
+    expect(output).toContain('is up to date');
+    expect(readFileSync(join(ws, 'app/poncho.lock.json'), 'utf8')).toBe(lockBefore);
     expect(sha256(tarball())).toBe(firstSha);
   });
 
   it('after deleting dist/, the tarball comes back from the cache', async () => {
     rmSync(join(ws, 'dist'), { recursive: true });
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'cache', 'myapp:pack-env': 'cache' });
+    expect(await packEnv()).toEqual(chain('cache', 'cache'));
     expect(sha256(tarball())).toBe(firstSha);
   });
 
-  it('runs the default command and a --command in the packed environment', async () => {
-    const byDefault = await nx('run', 'myapp:run-env', '--output-style=static');
+  it('runs the default command with the words after --, and a --command, in the packed environment', async () => {
+    // Words after -- reach the program as typed (issue 11.6): 3.10 is not made into 3.1.
+    const byDefault = await nx(
+      'run',
+      'myapp:run-env',
+      '--output-style=static',
+      '--',
+      'foo',
+      '3.10',
+    );
     expect(byDefault.code, byDefault.output).toBe(0);
     expect(byDefault.output).toContain(
-      '["chain-top 1.0.0", "chain-mid 1.5.0", "chain-base 2.1.0"]',
+      `["chain-top 1.0.0", "chain-mid 1.5.0", "chain-base 2.1.0"] ['foo', '3.10']`,
     );
+
+    // A mistyped option fails instead of being ignored.
+    const mistyped = await nx('run', 'myapp:run-env', '--output-style=static', '--comand=ls');
+    expect(mistyped.code).not.toBe(0);
+    expect(mistyped.output).toContain("'comand' is not found in schema");
 
     const custom = await nx(
       'run',
@@ -269,18 +283,21 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
   it('a new import rebuilds the tarball', async () => {
     const main = join(ws, 'app/main.py');
     writeFileSync(main, `import hello_cli\n${readFileSync(main, 'utf8')}`);
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
+    const { tasks, output } = await runTarget(ws, 'myapp:pack-env');
+    expect(tasks).toEqual(chain('ran', 'ran'));
+    expect(output).toContain('no longer satisfies the spec');
     expect(JSON.parse(readFileSync(spec(), 'utf8')).conda.dependencies).toContainEqual(
       expect.stringMatching(/^hello-cli/),
     );
     expect(sha256(tarball())).not.toBe(firstSha);
   });
 
-  it('a changed poncho.json rebuilds the tarball, even when the spec stays the same', async () => {
-    const before = readFileSync(spec(), 'utf8');
-    writeConfig({ platform: 'linux-64' });
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'ran', 'myapp:pack-env': 'ran' });
-    expect(readFileSync(spec(), 'utf8')).toBe(before);
+  it('a new "command" in poncho.json does not rebuild the tarball (only run-env uses it)', async () => {
+    const before = sha256(tarball());
+    writeConfig({ command: ['python', '-c', 'print("other")'] });
+    expect(await packEnv()).toEqual(chain('ran', 'cache'));
+    expect(sha256(tarball())).toBe(before);
+    writeConfig();
   });
 
   it('a new creator version rebuilds the tarball, and only that', async () => {
@@ -288,7 +305,7 @@ describe('@poncho/nx-plugin with the real nx CLI', () => {
     const pkg = JSON.parse(readFileSync(manifest, 'utf8'));
     pkg.version = `${pkg.version}-nx-e2e.1`;
     writeFileSync(manifest, `${JSON.stringify(pkg, null, 2)}\n`);
-    expect(await packEnv()).toEqual({ 'myapp:analyze-env': 'cache', 'myapp:pack-env': 'ran' });
+    expect(await packEnv()).toEqual(chain('cache', 'ran'));
   });
 
   it('a broken poncho.json fails the task with a reason', async () => {

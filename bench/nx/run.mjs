@@ -8,7 +8,12 @@
  *   first         `nx run myapp:pack-env` with an empty Nx cache
  *   cache hit     the same command again (outputs in place)
  *   restore       after deleting dist/: the tarball comes back from the Nx cache
- *   comment edit  after a comment-only edit: analyze-env runs, pack-env is a cache hit
+ *   comment edit  after a comment-only edit: analyze-env runs, lock-env keeps the lock,
+ *                 pack-env is a cache hit
+ *   lock-env      `nx run myapp:lock-env` with a lock that satisfies the spec (no solve), and
+ *                 with --update (a solve on a warm repodata cache); and the same two steps as
+ *                 the executor does them, in process, without Nx's start-up: the lock check
+ *                 (read + lockSatisfiesSpec) and lockSpec (solve)
  *
  * The creator's package cache is warmed once before timing, so the numbers compare the Nx
  * cache with rebuilding, not with downloading. Usage (after `npm run build`):
@@ -85,9 +90,13 @@ async function time(fn) {
 }
 
 async function nxPackEnv(ws) {
+  return nxRun(ws, 'myapp:pack-env');
+}
+
+async function nxRun(ws, target, ...extra) {
   const { stdout } = await run(
     process.execPath,
-    [join(ws, 'node_modules/nx/dist/bin/nx.js'), 'run', 'myapp:pack-env', '--output-style=static'],
+    [join(ws, 'node_modules/nx/dist/bin/nx.js'), 'run', target, '--output-style=static', ...extra],
     {
       cwd: ws,
       env: {
@@ -96,6 +105,7 @@ async function nxPackEnv(ws) {
         NX_NO_CLOUD: 'true',
         NX_TUI: 'false',
         NX_CACHE_DIRECTORY: join(ws, '.nx/cache'),
+        CI: '',
       },
       maxBuffer: 64 * 1024 * 1024,
     },
@@ -133,7 +143,34 @@ function median(values) {
 
 const channel = await testChannel();
 log(`test channel: ${channel}`);
-const timings = { baseline: [], first: [], cacheHit: [], restore: [], commentEdit: [] };
+const timings = {
+  baseline: [],
+  first: [],
+  cacheHit: [],
+  restore: [],
+  commentEdit: [],
+  lockKeep: [],
+  lockUpdate: [],
+  lockCheckInProcess: [],
+  lockSolveInProcess: [],
+};
+
+/** The lock-env executor's two paths, in process (no Nx start-up): check, and solve. */
+async function lockInProcess(ws) {
+  const { lockSatisfiesSpec, lockSpec, readSpecSource } = await import('@poncho/creator');
+  const specPath = join(ws, 'dist/myapp/env.json');
+  const lockPath = join(ws, 'myapp/poncho.lock.json');
+  const check = await time(async () => {
+    const spec = await readSpecSource(specPath);
+    const lock = await readSpecSource(lockPath);
+    const result = lockSatisfiesSpec(lock.lock, spec.spec, { channels: [channel] });
+    if (!result.satisfied) throw new Error(`the lock should satisfy the spec: ${result.reason}`);
+  });
+  const solve = await time(async () => {
+    await lockSpec(specPath, { channels: [channel] });
+  });
+  return { check, solve };
+}
 let tarballSize = 0;
 
 {
@@ -165,6 +202,16 @@ for (let i = 1; i <= runs; i += 1) {
     if (!/myapp:pack-env.*(local cache|existing outputs match the cache)/.test(output)) {
       throw new Error(`expected pack-env to be a cache hit after a comment-only edit:\n${output}`);
     }
+    timings.lockKeep.push(
+      await time(async () => {
+        output = await nxRun(ws, 'myapp:lock-env');
+      }),
+    );
+    if (!output.includes('is up to date')) throw new Error(`expected no solve:\n${output}`);
+    timings.lockUpdate.push(await time(() => nxRun(ws, 'myapp:lock-env', '--update')));
+    const inProcess = await lockInProcess(ws);
+    timings.lockCheckInProcess.push(inProcess.check);
+    timings.lockSolveInProcess.push(inProcess.solve);
     log(
       `run ${i}/${runs}: first ${timings.first.at(-1).toFixed(0)} ms, hit ${timings.cacheHit.at(-1).toFixed(0)} ms`,
     );
@@ -180,6 +227,10 @@ const rows = [
   ['nx pack-env, cache hit', median(timings.cacheHit)],
   ['nx pack-env, restore after rm -rf dist', median(timings.restore)],
   ['nx pack-env, after a comment-only edit', median(timings.commentEdit)],
+  ['nx lock-env, lock kept (no solve)', median(timings.lockKeep)],
+  ['nx lock-env --update (solve, warm repodata)', median(timings.lockUpdate)],
+  ['lock check in process (read + satisfies)', median(timings.lockCheckInProcess)],
+  ['lockSpec in process (solve, warm repodata)', median(timings.lockSolveInProcess)],
 ];
 const result = {
   runs,
@@ -194,7 +245,7 @@ if (args.json) {
   );
   for (const [label, ms] of rows) {
     process.stdout.write(
-      `  ${label.padEnd(44)} ${ms.toFixed(0).padStart(7)} ms  ${(ms / base).toFixed(2)}x baseline\n`,
+      `  ${label.padEnd(46)} ${ms.toFixed(0).padStart(7)} ms  ${(ms / base).toFixed(2)}x baseline\n`,
     );
   }
 }

@@ -4,6 +4,15 @@ export { defaultCacheDir, TarballCache } from './cache.js';
 export { type CreateOptions, type CreateResult, createTarball, lockFileText } from './create.js';
 // Installer (solve, download, extract, link): see src/install/ and README-install.md.
 export * from './install/index.js';
+export {
+  type LockSpecOptions,
+  lockSatisfiesSpec,
+  lockSpec,
+  parseMatchSpec,
+  type Satisfaction,
+  type SatisfyOptions,
+  type SpecLock,
+} from './lock-spec.js';
 export { ParallelGzip, type ParallelGzipOptions } from './pack/gzip-parallel.js';
 export {
   archiveFormatFor,

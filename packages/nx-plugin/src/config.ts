@@ -9,6 +9,9 @@ import { z } from 'zod';
 
 export const CONFIG_FILE_NAME = 'poncho.json';
 
+/** The lock file lock-env keeps beside poncho.json (meant to be committed). */
+export const LOCK_FILE_NAME = 'poncho.lock.json';
+
 /** The JSON schema of the config file, shipped as poncho.schema.json (for editors). */
 export function projectConfigJsonSchema(): Record<string, unknown> {
   return z.toJSONSchema(ProjectConfig) as Record<string, unknown>;

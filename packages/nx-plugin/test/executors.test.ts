@@ -110,7 +110,7 @@ describe('executor helpers', () => {
 });
 
 describe('analyze writes a spec that does not depend on the checkout folder', () => {
-  it('keeps a folder channel as poncho.json wrote it (a cached spec is reused elsewhere)', async () => {
+  it('writes a folder channel relative to the workspace root (the same in every checkout, usable from the root)', async () => {
     write(
       'app/poncho.json',
       '{"channels": ["../channels/local", "conda-forge"], "pythonVersion": "3.11"}',
@@ -123,7 +123,7 @@ describe('analyze writes a spec that does not depend on the checkout folder', ()
     );
     expect(result).toEqual({ success: true });
     const spec = JSON.parse(readFileSync(join(root, 'dist/app/env.json'), 'utf8'));
-    expect(spec.conda.channels).toEqual(['../channels/local', 'conda-forge']);
+    expect(spec.conda.channels).toEqual(['./channels/local', 'conda-forge']);
   });
 });
 

@@ -57,36 +57,47 @@ describe('createNodes', () => {
     expect(createNodes[0]).toBe('**/poncho.json');
   });
 
-  it('infers the three targets with cache keys that keep pack-env on the spec only', async () => {
+  it('infers the four targets with cache keys that keep pack-env on the lock only', async () => {
     write('apps/myapp/poncho.json', '{}');
     write('apps/myapp/project.json', '{"name":"myapp"}');
+    const [[, result] = []] = await infer(['apps/myapp/poncho.json']);
+    expect(result?.projects?.['apps/myapp']?.projectType).toBe('application');
     const targets = await targetsOf('apps/myapp/poncho.json');
-    expect(Object.keys(targets)).toEqual(['analyze-env', 'pack-env', 'run-env']);
+    expect(Object.keys(targets)).toEqual(['analyze-env', 'lock-env', 'pack-env', 'run-env']);
 
     const analyze = targets['analyze-env'];
     expect(analyze?.cache).toBe(true);
-    expect(analyze?.inputs).toContain('{projectRoot}/**/*.py');
-    expect(analyze?.inputs).toContain('{projectRoot}/poncho.json');
-    expect(analyze?.outputs).toEqual(['{workspaceRoot}/dist/{projectRoot}/env.json']);
+    expect(analyze?.inputs).toContain('default');
+    // Workspace-root globs: they also cover the files of nested projects.
+    expect(analyze?.inputs).toContain('{workspaceRoot}/apps/myapp/**/*.py');
+    expect(analyze?.inputs).toContain('!{projectRoot}/poncho.lock.json');
+    expect(analyze?.outputs).toEqual(['{options.output}']);
     expect(analyze?.options).toEqual({
       config: 'apps/myapp/poncho.json',
       output: 'dist/apps/myapp/env.json',
     });
 
+    const lock = targets['lock-env'];
+    expect(lock?.cache).toBe(false);
+    expect(lock?.dependsOn).toEqual(['analyze-env']);
+    expect(lock?.outputs).toEqual(['{options.lockFile}']);
+    expect(lock?.options).toMatchObject({
+      spec: 'dist/apps/myapp/env.json',
+      lockFile: 'apps/myapp/poncho.lock.json',
+    });
+
     const pack = targets['pack-env'];
     expect(pack?.cache).toBe(true);
-    expect(pack?.dependsOn).toEqual(['analyze-env']);
-    // Python sources must not be part of pack's key: that is what makes a comment-only edit a hit.
-    expect(pack?.inputs).not.toContain('{projectRoot}/**/*.py');
+    expect(pack?.dependsOn).toEqual(['lock-env']);
+    // Neither the sources nor poncho.json: the lock (lock-env's output) and the versions.
     expect(pack?.inputs).toEqual([
-      { dependentTasksOutputFiles: '**/*.json' },
-      '{projectRoot}/poncho.json',
+      { dependentTasksOutputFiles: '**/*' },
       { runtime: expect.stringContaining('@poncho/creator') },
       { externalDependencies: [] },
     ]);
-    expect(pack?.outputs).toEqual(['{workspaceRoot}/dist/{projectRoot}/env.tar.gz']);
+    expect(pack?.outputs).toEqual(['{options.output}']);
     expect(pack?.options).toMatchObject({
-      spec: 'dist/apps/myapp/env.json',
+      lockFile: 'apps/myapp/poncho.lock.json',
       output: 'dist/apps/myapp/env.tar.gz',
     });
 
@@ -104,16 +115,52 @@ describe('createNodes', () => {
     }
   });
 
+  it('keys analyze-env on the production named input when the workspace defines one', async () => {
+    write('app/poncho.json', '{}');
+    const context: CreateNodesContext = {
+      workspaceRoot,
+      nxJsonConfiguration: { namedInputs: { production: ['default', '!{projectRoot}/tests/**'] } },
+    };
+    const [[, result] = []] = await createNodes[1](['app/poncho.json'], {}, context);
+    const inputs = result?.projects?.app?.targets?.['analyze-env']?.inputs;
+    expect(inputs).toContain('production');
+    expect(inputs).not.toContain('default');
+  });
+
+  it('adds the files the analyzer reads outside the project: entries, package roots', async () => {
+    write('apps/a/poncho.json', '{"entry": ["main.py", "../../shared/tool.py", "../../libs/pkg"]}');
+    write('apps/a/main.py', '');
+    write('shared/tool.py', '');
+    write('libs/pkg/__init__.py', '');
+    write('apps/b/poncho.json', '{}');
+    write('apps/b/__init__.py', '');
+    write('apps/__init__.py', '');
+    const inputs = async (file: string) =>
+      ((await targetsOf(file))['analyze-env']?.inputs ?? []).filter(
+        (i): i is string => typeof i === 'string' && i.startsWith('{workspaceRoot}'),
+      );
+    expect(await inputs('apps/a/poncho.json')).toEqual([
+      '{workspaceRoot}/apps/a/**/*.py',
+      // a package folder: the folder above it is where Python finds it (and its siblings)
+      '{workspaceRoot}/libs/**/*.py',
+      '{workspaceRoot}/shared/**/*.py',
+    ]);
+    // apps/b and apps are packages: their modules see the workspace root.
+    expect(await inputs('apps/b/poncho.json')).toEqual(['{workspaceRoot}/**/*.py']);
+  });
+
   it('renames targets from the plugin options and keeps dependsOn consistent', async () => {
     write('py/poncho.json', '{}');
     write('py/project.json', '{}');
     const targets = await targetsOf('py/poncho.json', {
       analyzeTargetName: 'spec',
+      lockTargetName: 'lock',
       packTargetName: 'env',
       runTargetName: 'exec',
     });
-    expect(Object.keys(targets)).toEqual(['spec', 'env', 'exec']);
-    expect(targets.env?.dependsOn).toEqual(['spec']);
+    expect(Object.keys(targets)).toEqual(['spec', 'lock', 'env', 'exec']);
+    expect(targets.lock?.dependsOn).toEqual(['spec']);
+    expect(targets.env?.dependsOn).toEqual(['lock']);
     expect(targets.exec?.dependsOn).toEqual(['env']);
   });
 
@@ -168,9 +215,10 @@ describe('createNodes', () => {
     write('project.json', '{}');
     const targets = await targetsOf('poncho.json');
     expect(targets['pack-env']?.options).toMatchObject({
-      spec: 'dist/env.json',
+      lockFile: 'poncho.lock.json',
       output: 'dist/env.tar.gz',
     });
+    expect(targets['analyze-env']?.inputs).toContain('{workspaceRoot}/**/*.py');
   });
 });
 

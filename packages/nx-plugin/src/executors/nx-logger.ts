@@ -1,10 +1,11 @@
 /**
- * A @poncho/core Logger that writes through @nx/devkit's logger, so the libraries' messages are
+ * A @poncho/core Logger that writes through Nx's logger, so the libraries' messages are
  * recorded by Nx with the task output (and replayed on cache hits). Never interactive: progress
  * lines redrawn in place would end up in the recorded output.
  */
-import { logger as nxLogger } from '@nx/devkit';
+
 import type { Logger, LogLevel } from '@poncho/core/log';
+import { logger as nxLogger } from '../nx.js';
 
 const rank: Record<LogLevel, number> = { silent: 0, error: 1, warn: 2, info: 3, debug: 4 };
 

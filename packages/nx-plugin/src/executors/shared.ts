@@ -3,10 +3,10 @@
  * (Nx records the log and replays it on cache hits), and reading the project config.
  */
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { type ExecutorContext, logger } from '@nx/devkit';
 import { formatError } from '@poncho/core/cli';
 import { isPonchoError } from '@poncho/core/errors';
 import { type ProjectConfig, readProjectConfig, resolveChannel } from '../config.js';
+import { type ExecutorContext, logger } from '../nx.js';
 
 export interface ExecutorResult {
   success: boolean;
@@ -74,16 +74,33 @@ export function resolveChannels(
 }
 
 /**
- * Channels as the spec records them: as written in the options or the config, so that a folder
- * channel stays relative and the spec (a cached output) does not depend on where the workspace
- * is checked out. The pack executor resolves them again (resolveChannels) when it builds.
+ * Channels as the spec records them: a folder channel relative to the workspace root (`./x`),
+ * so that the spec (a cached output) does not depend on where the workspace is checked out,
+ * and `poncho_package_create dist/.../env.json` run from the workspace root finds it. Folders
+ * outside the workspace stay absolute; names and URLs stay as written.
  */
 export function specChannels(
+  context: ExecutorContext,
   fromOptions: string[] | undefined,
   loaded: LoadedConfig,
 ): string[] | undefined {
-  if (fromOptions && fromOptions.length > 0) return fromOptions;
-  return loaded.path ? loaded.config.channels : undefined;
+  const written =
+    fromOptions && fromOptions.length > 0 ? fromOptions : loaded.path && loaded.config.channels;
+  if (!written) return undefined;
+  const base = fromOptions && fromOptions.length > 0 ? context.root : configFolder(loaded, context);
+  return written.map((channel) => {
+    const resolved = resolveChannel(channel, base);
+    if (resolved === channel) return channel;
+    const rel = relative(context.root, resolved);
+    if (rel === '') return '.';
+    return rel.startsWith('..') || isAbsolute(rel) ? resolved : `./${rel}`;
+  });
+}
+
+/** Whether the run is in CI (as pnpm and npm read it): then lock files are not changed. */
+export function inCi(env: NodeJS.ProcessEnv = process.env): boolean {
+  const value = env.CI;
+  return value !== undefined && value !== '' && value !== '0' && value.toLowerCase() !== 'false';
 }
 
 /** A path for log lines: relative to the workspace root when inside it. */

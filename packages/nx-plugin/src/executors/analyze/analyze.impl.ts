@@ -1,10 +1,12 @@
 /** `@poncho/nx-plugin:analyze`: Python sources -> environment spec, via @poncho/analyzer. */
-import { resolve } from 'node:path';
-import { type ExecutorContext, logger } from '@nx/devkit';
+import { join, resolve } from 'node:path';
 import { analyze } from '@poncho/analyzer';
+import { PonchoError } from '@poncho/core/errors';
 import { writeFileAtomic } from '@poncho/core/fs';
 import { serializeSpec } from '@poncho/core/spec';
 import { DEFAULT_CHANNELS } from '../../config.js';
+import { type ExecutorContext, logger } from '../../nx.js';
+import { rawOption } from '../../raw-args.js';
 import {
   configFolder,
   display,
@@ -14,6 +16,7 @@ import {
   runExecutorBody,
   specChannels,
 } from '../shared.js';
+import { productionSources } from './production-sources.js';
 import type { AnalyzeExecutorOptions } from './schema.js';
 
 export default async function analyzeExecutor(
@@ -24,19 +27,29 @@ export default async function analyzeExecutor(
     const loaded = await loadConfig(context, options.config);
     const { config } = loaded;
     const base = configFolder(loaded, context);
-    // Default: the project folder; the analyzer finds its *.py files (skipping venvs, caches).
-    const sources = options.sources?.length
+    // Default: the project folder's Python files without its tests (test_*.py, *_test.py,
+    // conftest.py, tests/): what pytest needs is not what the program needs.
+    const named = options.sources?.length
       ? options.sources.map((s) => fromWorkspace(context, s))
-      : (config.entry ?? ['.']).map((s) => resolve(base, s));
+      : config.entry?.map((s) => resolve(base, s));
+    const sources = named ?? (await productionSources(base, new Set([join(context.root, 'dist')])));
+    if (sources.length === 0) {
+      throw new PonchoError('ERR_NO_PYTHON_FILES', `no Python files (*.py) found under ${base}`, {
+        hint: 'Add the program, or name it in the "entry" field of poncho.json (test files are not analyzed).',
+      });
+    }
     const output = fromWorkspace(context, options.output);
     const { spec, report } = await analyze(sources, {
       cwd: base,
+      // The project folder is where its local modules live, as when it was named as a folder.
+      ...(named ? {} : { sourceRoots: [base] }),
       toplevel: options.toplevel ?? config.toplevel,
       function: options.function ?? config.function,
       pkgMapping: pkgMappingList(options.pkgMapping ?? config.pkgMapping),
       extraPkgs: options.extraPackages ?? config.extraPackages,
-      channels: specChannels(options.channels, loaded) ?? DEFAULT_CHANNELS,
-      pythonVersion: options.pythonVersion ?? config.pythonVersion,
+      channels: specChannels(context, options.channels, loaded) ?? DEFAULT_CHANNELS,
+      pythonVersion:
+        rawOption(options.unparsed, 'pythonVersion', options.pythonVersion) ?? config.pythonVersion,
       // An active conda environment ($CONDA_PREFIX) is not part of the task's cache key, so
       // the spec must not depend on it.
       prefix: null,

@@ -12,5 +12,8 @@ export interface AnalyzeExecutorOptions {
   pkgMapping?: Record<string, string> | string[];
   extraPackages?: string[];
   channels?: string[];
-  pythonVersion?: string;
+  /** A string; a number when Nx parsed `--pythonVersion=3.11` (see rawOption). */
+  pythonVersion?: string | number;
+  /** The command line's words as typed (filled by Nx). */
+  unparsed?: string[];
 }

@@ -1,9 +1,10 @@
 /** `@poncho/nx-plugin:pack`: environment spec -> relocatable tarball, via @poncho/creator. */
 import { access, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { type ExecutorContext, logger } from '@nx/devkit';
 import { PonchoError } from '@poncho/core/errors';
 import { createTarball } from '@poncho/creator';
+import { readLockFile } from '../../lock-file.js';
+import { type ExecutorContext, logger } from '../../nx.js';
 import { createNxLogger } from '../nx-logger.js';
 import {
   display,
@@ -21,22 +22,60 @@ export default async function packExecutor(
 ): Promise<ExecutorResult> {
   return runExecutorBody('pack', async () => {
     const loaded = await loadConfig(context, options.config);
-    const specPath = fromWorkspace(context, options.spec);
-    await assertSpecExists(specPath);
     const output = fromWorkspace(context, options.output);
-    await mkdir(dirname(output), { recursive: true });
-    const channels = resolveChannels(context, options.channels, loaded);
-    const platform = options.platform ?? loaded.config.platform;
-    const result = await createTarball(specPath, output, {
+    const common = {
       logger: createNxLogger('info'),
-      // Nx caches the tarball, keyed on the spec, the config and the creator's version; the
-      // creator's own tarball cache would only store a second copy, and would hand back a
-      // tarball built by an older creator after an upgrade.
+      // Nx caches the tarball, keyed on the lock and the creator's version; the creator's own
+      // tarball cache would only store a second copy, and would hand back a tarball built by
+      // an older creator after an upgrade.
       noCache: true,
-      ...(channels ? { channels } : {}),
-      ...(platform ? { platform } : {}),
+      ...(options.offline ? { offline: true } : {}),
       ...(options.pkgsDir ? { pkgsDir: fromWorkspace(context, options.pkgsDir) } : {}),
-    });
+    };
+    let result: Awaited<ReturnType<typeof createTarball>>;
+    if (options.lockFile) {
+      // The lock decides channels, platform and packages: no solve, the committed packages.
+      const lockFile = fromWorkspace(context, options.lockFile);
+      const lock = await readLockFile(lockFile);
+      if (!lock) {
+        throw new PonchoError('ERR_FILE_NOT_FOUND', `lock file not found: ${lockFile}`, {
+          hint: 'Run the lock target first (pack-env depends on lock-env), or fix the "lockFile" option.',
+        });
+      }
+      await mkdir(dirname(output), { recursive: true });
+      const { lock: locked, spec } = lock.source;
+      if (locked.pip.length > 0 && spec) {
+        // lock-env records pip requirements as written (their pins are only known once pip
+        // installed them); a build from the lock would install them without dependencies.
+        logger.warn(
+          `warning: ${display(context, lockFile)} has pip requirements (${locked.pip.join(', ')}): ` +
+            'building its spec (solved again), not its locked packages',
+        );
+        result = await createTarball(
+          { kind: 'spec', spec, source: lockFile, baseDir: dirname(lockFile) },
+          output,
+          { ...common, channels: locked.channels, platform: locked.platform },
+        );
+      } else {
+        result = await createTarball(lock.source, output, common);
+      }
+    } else {
+      if (!options.spec) {
+        throw new PonchoError('ERR_NX_PACK_INPUT', 'nothing to build: no "lockFile" nor "spec"', {
+          hint: 'Set the "lockFile" option (what lock-env writes) or the "spec" option of the target.',
+        });
+      }
+      const specPath = fromWorkspace(context, options.spec);
+      await assertSpecExists(specPath);
+      await mkdir(dirname(output), { recursive: true });
+      const channels = resolveChannels(context, options.channels, loaded);
+      const platform = options.platform ?? loaded.config.platform;
+      result = await createTarball(specPath, output, {
+        ...common,
+        ...(channels ? { channels } : {}),
+        ...(platform ? { platform } : {}),
+      });
+    }
     for (const warning of result.warnings) logger.warn(`warning: ${warning}`);
     logger.info(
       `Packed ${result.packages} package(s) into ${display(context, result.path)} ` +

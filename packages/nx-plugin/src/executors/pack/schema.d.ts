@@ -1,7 +1,13 @@
 /** Options of `@poncho/nx-plugin:pack` (mirrors schema.json). */
 export interface PackExecutorOptions {
-  /** The spec (JSON) to build, relative to the workspace root. */
-  spec: string;
+  /** The spec (JSON) to build, relative to the workspace root (when no lockFile). */
+  spec?: string;
+  /** The lock file to build (no solve), relative to the workspace root. */
+  lockFile?: string;
+  /** Use only cached repodata and packages. */
+  offline?: boolean;
+  /** The command line's words as typed (filled by Nx). */
+  unparsed?: string[];
   /** Where to write the tarball, relative to the workspace root. */
   output: string;
   /** Project config file (poncho.json): defaults for channels and platform. */

@@ -1,7 +1,8 @@
 /** `@poncho/nx-plugin:run`: a command inside a packed environment, via @poncho/runner. */
-import { type ExecutorContext, logger } from '@nx/devkit';
 import { PonchoError } from '@poncho/core/errors';
 import { runInEnvironment } from '@poncho/runner';
+import { type ExecutorContext, logger } from '../../nx.js';
+import { rawPositionals } from '../../raw-args.js';
 import { createNxLogger } from '../nx-logger.js';
 import {
   type ExecutorResult,
@@ -18,7 +19,9 @@ export default async function runExecutor(
 ): Promise<ExecutorResult> {
   return runExecutorBody('run', async () => {
     const loaded = await loadConfig(context, options.config);
-    const command = commandOf(options, loaded.config.command);
+    // Words after `--` (`nx run app:run-env -- foo bar`) follow the `args` option.
+    const args = [...(options.args ?? []), ...rawPositionals(options._, options.unparsed)];
+    const command = commandOf({ ...options, args }, loaded.config.command);
     const environment = fromWorkspace(context, options.environment);
     const unpackTo = options.unpackTo ? fromWorkspace(context, options.unpackTo) : undefined;
     const cwd = options.cwd ? fromWorkspace(context, options.cwd) : projectRootOf(context);

@@ -12,4 +12,8 @@ export interface RunExecutorOptions {
   cwd?: string;
   /** Project config file (poncho.json): its "command" is the default command. */
   config?: string;
+  /** Positional words of the nx command line (after --), as Nx parsed them. */
+  _?: Array<string | number>;
+  /** The command line's words as typed (filled by Nx). */
+  unparsed?: string[];
 }

@@ -1,0 +1,203 @@
+/**
+ * Locking without building: a spec -> the lock a build of it would use (solved with the
+ * embedded installer, nothing downloaded or installed), and the check whether an existing lock
+ * still satisfies a spec, so that a committed lock file is kept until the spec really needs
+ * other packages (as pixi and npm keep theirs).
+ */
+import { Version, VersionSpec } from '@conda-org/rattler';
+import { PonchoError } from '@poncho/core/errors';
+import type { Lock, LockedPackage } from '@poncho/core/lock';
+import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec';
+import { lockFileText } from './create.js';
+import { type InstallerOptions, resolveChannels } from './install/index.js';
+import { hostPlatform } from './install/platform.js';
+import { readSpecSource, type SpecSource } from './spec-input.js';
+
+export interface LockSpecOptions extends Omit<InstallerOptions, 'channels' | 'compile'> {
+  /** Channels to solve against instead of the spec's (highest priority first). */
+  channels?: string[];
+}
+
+export interface SpecLock {
+  lock: Lock;
+  spec: Spec;
+  /** The lock file's text, exactly as `poncho_package_create --lock-file` writes it. */
+  text: string;
+}
+
+/**
+ * Solves a spec (a path, or an already read spec) into its lock. Pip requirements are recorded
+ * as written (`lock.pip`): their exact pins are only known once pip installed them, which is a
+ * build (`poncho_package_create --lock-file` records those).
+ */
+export async function lockSpec(
+  specInput: string | SpecSource,
+  options: LockSpecOptions = {},
+): Promise<SpecLock> {
+  const source = typeof specInput === 'string' ? await readSpecSource(specInput) : specInput;
+  if (source.kind !== 'spec') {
+    throw new PonchoError(
+      'ERR_LOCK_INPUT',
+      `${source.source} is ${source.kind === 'lock' ? 'a lock file' : 'a conda environment'}, not a spec`,
+      { hint: 'Give the spec file (JSON or environment.yml) to lock.' },
+    );
+  }
+  const { spec } = source;
+  const { solve } = await import('./install/index.js');
+  const channels = options.channels?.length ? options.channels : spec.conda.channels;
+  const solved = await solve(condaDependencies(spec), { ...options, channels });
+  const lock: Lock = {
+    ...solved,
+    pip: pipDependencies(spec),
+    packages: [...solved.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+  };
+  return { lock, spec, text: lockFileText(lock, spec) };
+}
+
+export interface SatisfyOptions {
+  /** The channels the spec is solved against (default: the spec's). */
+  channels?: string[];
+  /** The platform it is built for (default: this machine's). */
+  platform?: string;
+  channelAlias?: string;
+}
+
+/** Why a lock does not satisfy a spec, or `satisfied`. */
+export type Satisfaction = { satisfied: true } | { satisfied: false; reason: string };
+
+/**
+ * Whether a lock still gives a correct environment for a spec, without solving: the same
+ * platform and channels (in the same order), every requested spec and every dependency and
+ * constraint of the locked packages met by a locked package, and no locked package that nothing
+ * needs any more (a removed import must leave the environment), and the same pip requirements
+ * (recorded as written: see lockSpec). Whatever this cannot read (a
+ * bracket match spec, say) counts as not satisfied: the caller then solves, which is always
+ * correct, only slower.
+ */
+export function lockSatisfiesSpec(
+  lock: Lock,
+  spec: Spec,
+  options: SatisfyOptions = {},
+): Satisfaction {
+  const platform = options.platform ?? hostPlatform();
+  if (lock.platform !== platform) {
+    return { satisfied: false, reason: `the lock is for ${lock.platform}, not ${platform}` };
+  }
+  const pip = pipDependencies(spec);
+  if ([...pip].sort().join('\n') !== [...lock.pip].sort().join('\n')) {
+    return { satisfied: false, reason: 'the pip requirements changed' };
+  }
+  const channels = resolveChannels(
+    options.channels?.length ? options.channels : spec.conda.channels,
+    options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS,
+  ).map((c) => c.url);
+  if (channels.join('\n') !== lock.channels.join('\n')) {
+    return {
+      satisfied: false,
+      reason: `the channels changed (lock: ${lock.channels.join(', ')}; now: ${channels.join(', ')})`,
+    };
+  }
+  const byName = new Map(lock.packages.map((p) => [p.name, p]));
+  const needed = new Set<string>();
+  const queue: string[] = [];
+  const need = (matchSpec: string, by: string): string | undefined => {
+    const parsed = parseMatchSpec(matchSpec);
+    if (!parsed) return `${by}: cannot check "${matchSpec}" without solving`;
+    if (parsed.name.startsWith('__')) return undefined; // virtual packages: the machine's
+    const pkg = byName.get(parsed.name);
+    if (!pkg) return `${by}: nothing in the lock provides ${matchSpec}`;
+    if (!matches(parsed, pkg)) {
+      return `${by}: the locked ${pkg.name} ${pkg.version} ${pkg.build} does not match ${matchSpec}`;
+    }
+    if (!needed.has(pkg.name)) {
+      needed.add(pkg.name);
+      queue.push(pkg.name);
+    }
+    return undefined;
+  };
+  for (const matchSpec of condaDependencies(spec)) {
+    const problem = need(matchSpec, 'the spec');
+    if (problem) return { satisfied: false, reason: problem };
+  }
+  while (queue.length > 0) {
+    const pkg = byName.get(queue.shift() as string) as LockedPackage;
+    for (const dep of pkg.depends) {
+      const problem = need(dep, `${pkg.name} ${pkg.version}`);
+      if (problem) return { satisfied: false, reason: problem };
+    }
+  }
+  const unneeded = lock.packages.filter((p) => !needed.has(p.name)).map((p) => p.name);
+  if (unneeded.length > 0) {
+    return { satisfied: false, reason: `the spec no longer needs ${unneeded.join(', ')}` };
+  }
+  for (const pkg of lock.packages) {
+    for (const constraint of pkg.constrains ?? []) {
+      const parsed = parseMatchSpec(constraint);
+      if (!parsed) {
+        return { satisfied: false, reason: `cannot check the constraint "${constraint}"` };
+      }
+      const other = byName.get(parsed.name);
+      if (other && !matches(parsed, other)) {
+        return {
+          satisfied: false,
+          reason: `${pkg.name} constrains ${constraint}, but the lock has ${other.name} ${other.version}`,
+        };
+      }
+    }
+  }
+  return { satisfied: true };
+}
+
+interface ParsedMatchSpec {
+  name: string;
+  version?: string;
+  build?: string;
+}
+
+/**
+ * The common match spec forms: `name`, `name VERSION [BUILD]`, `name=1.2` (1.2.*),
+ * `name=1.2=BUILD`, `name==1.2`, `name>=1,<2`, `channel::name...`. Anything else (brackets,
+ * URLs) is undefined.
+ */
+export function parseMatchSpec(text: string): ParsedMatchSpec | undefined {
+  const trimmed = text.trim().replace(/^[^\s:]+::/, '');
+  if (trimmed.includes('[') || trimmed.includes('(') || trimmed.includes('/')) return undefined;
+  const match = /^([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*(.*)$/.exec(trimmed);
+  if (!match?.[1]) return undefined;
+  const name = match[1].toLowerCase();
+  const rest = (match[2] ?? '').trim();
+  if (rest === '') return { name };
+  const words = rest.split(/\s+/);
+  if (words.length > 2) return undefined;
+  if (words.length === 2) return { name, version: words[0], build: words[1] };
+  if (rest.startsWith('=') && !rest.startsWith('==')) {
+    const [version, build, extra] = rest.slice(1).split('=');
+    if (!version || extra !== undefined) return undefined;
+    // conda: `name=1.2` is 1.2.* ; with a build, the version is taken as written.
+    if (build !== undefined) return { name, version, build };
+    return { name, version: /[*<>!=~|,]/.test(version) ? version : `${version}.*` };
+  }
+  return { name, version: rest };
+}
+
+function matches(spec: ParsedMatchSpec, pkg: LockedPackage): boolean {
+  if (spec.build !== undefined && !globMatches(spec.build, pkg.build)) return false;
+  if (spec.version === undefined || spec.version === '*') return true;
+  let versionSpec: VersionSpec | undefined;
+  let version: Version | undefined;
+  try {
+    versionSpec = new VersionSpec(spec.version);
+    version = new Version(pkg.version);
+    return versionSpec.matches(version);
+  } catch {
+    return false; // unreadable: not satisfied, so the caller solves
+  } finally {
+    versionSpec?.free();
+    version?.free();
+  }
+}
+
+function globMatches(pattern: string, value: string): boolean {
+  const regex = pattern.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${regex}$`).test(value);
+}

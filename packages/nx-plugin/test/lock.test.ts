@@ -1,0 +1,171 @@
+/**
+ * What lock-env relies on: the lock check (lockSatisfiesSpec, parseMatchSpec from the creator),
+ * the portable lock text (folder channels relative to the lock file), and reading back the
+ * words Nx parsed as numbers.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Lock, LockedPackage } from '@poncho/core/lock';
+import type { Spec } from '@poncho/core/spec';
+import { lockSatisfiesSpec, parseMatchSpec } from '@poncho/creator';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { portableLockText, readLockFile } from '../src/lock-file.js';
+import { pythonVersionText, rawOption, rawPositionals } from '../src/raw-args.js';
+
+const CHANNEL = 'https://conda.example.org/forge';
+
+function pkg(name: string, version: string, depends: string[] = [], build = '0'): LockedPackage {
+  return {
+    name,
+    version,
+    build,
+    buildNumber: 0,
+    subdir: 'noarch',
+    channel: CHANNEL,
+    url: `${CHANNEL}/noarch/${name}-${version}-${build}.conda`,
+    fileName: `${name}-${version}-${build}.conda`,
+    sha256: 'a'.repeat(64),
+    depends,
+  };
+}
+
+function lockOf(packages: LockedPackage[]): Lock {
+  return {
+    lockVersion: 1,
+    platform: 'linux-64',
+    channels: [CHANNEL],
+    specs: [],
+    packages,
+    pip: [],
+  };
+}
+
+function specOf(dependencies: Spec['conda']['dependencies']): Spec {
+  return { conda: { channels: [CHANNEL], dependencies } };
+}
+
+const lock = lockOf([
+  pkg('python', '3.11.7', ['__glibc >=2.17'], 'h_cpython'),
+  pkg('numpy', '1.26.4', ['python >=3.9', 'libblas 3.9.*']),
+  pkg('libblas', '3.9.0'),
+]);
+const check = (spec: Spec, l: Lock = lock, platform = 'linux-64') =>
+  lockSatisfiesSpec(l, spec, { platform });
+
+describe('lockSatisfiesSpec', () => {
+  it('accepts a lock whose packages meet the spec and each other', () => {
+    expect(check(specOf(['python=3.11', 'numpy>=1.24']))).toEqual({ satisfied: true });
+    expect(check(specOf(['python 3.11.* h_*', 'numpy']))).toEqual({ satisfied: true });
+  });
+
+  it('refuses a spec the locked versions do not meet, or a package the lock lacks', () => {
+    expect(check(specOf(['python=3.12', 'numpy']))).toMatchObject({
+      satisfied: false,
+      reason: expect.stringContaining('does not match python=3.12'),
+    });
+    expect(check(specOf(['python', 'numpy', 'scipy']))).toMatchObject({
+      satisfied: false,
+      reason: expect.stringContaining('nothing in the lock provides scipy'),
+    });
+  });
+
+  it('refuses a lock with packages the spec no longer needs (a removed import)', () => {
+    expect(check(specOf(['python']))).toMatchObject({
+      satisfied: false,
+      reason: 'the spec no longer needs numpy, libblas',
+    });
+  });
+
+  it('refuses other channels, another platform, other pip requirements', () => {
+    const spec = specOf(['python', 'numpy']);
+    expect(check(spec, lock, 'osx-arm64')).toMatchObject({ satisfied: false });
+    expect(
+      lockSatisfiesSpec(lock, spec, { platform: 'linux-64', channels: ['https://other.org/c'] }),
+    ).toMatchObject({ satisfied: false, reason: expect.stringContaining('channels changed') });
+    expect(check(specOf(['python', 'numpy', { pip: ['requests'] }]))).toMatchObject({
+      satisfied: false,
+      reason: 'the pip requirements changed',
+    });
+    // Pip requirements are locked as written: the same ones satisfy.
+    expect(
+      check(specOf(['python', 'numpy', { pip: ['requests'] }]), { ...lock, pip: ['requests'] }),
+    ).toEqual({ satisfied: true });
+  });
+
+  it('refuses what it cannot read, so that the caller solves', () => {
+    expect(check(specOf(['python', 'numpy[version=">=1"]']))).toMatchObject({ satisfied: false });
+  });
+});
+
+describe('parseMatchSpec', () => {
+  it('reads the usual forms', () => {
+    expect(parseMatchSpec('numpy')).toEqual({ name: 'numpy' });
+    expect(parseMatchSpec('python=3.11')).toEqual({ name: 'python', version: '3.11.*' });
+    expect(parseMatchSpec('python==3.11.7')).toEqual({ name: 'python', version: '==3.11.7' });
+    expect(parseMatchSpec('pkg=1.0=py_0')).toEqual({ name: 'pkg', version: '1.0', build: 'py_0' });
+    expect(parseMatchSpec('libzlib >=1.2.13,<2.0a0')).toEqual({
+      name: 'libzlib',
+      version: '>=1.2.13,<2.0a0',
+    });
+    expect(parseMatchSpec('conda-forge::numpy >=1')).toEqual({ name: 'numpy', version: '>=1' });
+    expect(parseMatchSpec('numpy[build=x]')).toBeUndefined();
+  });
+});
+
+describe('the portable lock file', () => {
+  let ws: string;
+  beforeEach(() => {
+    ws = mkdtempSync(join(tmpdir(), 'poncho-nx-lock-'));
+  });
+  afterEach(() => rmSync(ws, { recursive: true, force: true }));
+
+  it('names folder channels inside the workspace relative to itself, and reads them back', async () => {
+    const local = pathToFileURL(join(ws, 'channels/local')).href;
+    const outside = 'file:///opt/channels/shared';
+    const text = `${JSON.stringify(
+      {
+        ...lockOf([]),
+        channels: [local, outside, CHANNEL],
+        packages: [{ ...pkg('a', '1'), channel: local, url: `${local}/noarch/a-1-0.conda` }],
+      },
+      null,
+      2,
+    )}\n`;
+    const lockFile = join(ws, 'apps/x/poncho.lock.json');
+    const portable = portableLockText(text, lockFile, ws);
+    const data = JSON.parse(portable);
+    expect(data.channels).toEqual(['../../channels/local', outside, CHANNEL]);
+    expect(data.packages[0].url).toBe('../../channels/local/noarch/a-1-0.conda');
+    expect(portable).not.toContain(ws);
+
+    const { mkdirSync } = await import('node:fs');
+    mkdirSync(join(ws, 'apps/x'), { recursive: true });
+    writeFileSync(lockFile, portable);
+    const read = await readLockFile(lockFile);
+    expect(read?.text).toBe(portable);
+    expect(read?.source.lock.channels).toEqual([local, outside, CHANNEL]);
+    expect(read?.source.lock.packages[0]?.url).toBe(`${local}/noarch/a-1-0.conda`);
+    expect(await readLockFile(join(ws, 'missing.json'))).toBeUndefined();
+  });
+});
+
+describe('words Nx parsed as numbers', () => {
+  it('reads an option back as typed, in its camelCase or kebab-case spelling', () => {
+    expect(rawOption(['--pythonVersion=3.10'], 'pythonVersion', 3.1)).toBe('3.10');
+    expect(rawOption(['--python-version', '3.10'], 'pythonVersion', 3.1)).toBe('3.10');
+    expect(rawOption([], 'pythonVersion', 3.11)).toBe('3.11');
+    expect(rawOption(undefined, 'pythonVersion', '3.12')).toBe('3.12');
+    expect(pythonVersionText(3.1, ['x', '--pythonVersion=3.10'])).toBe('3.10');
+  });
+
+  it('reads positional words back as typed', () => {
+    expect(rawPositionals(['foo', 3.1, 7], ['foo', '3.10', '--x=1', '07'])).toEqual([
+      'foo',
+      '3.10',
+      '07',
+    ]);
+    expect(rawPositionals(undefined, ['a'])).toEqual([]);
+  });
+});
