@@ -292,6 +292,8 @@ describe('--strict rejects what CPython rejects', () => {
     'f = lambda a=1, b: 0\n',
     'x := 1\n',
     'f(x for x in y, 1)\n',
+    'x = 1\nfrom __future__ import annotations\n',
+    'def f():\n    from __future__ import annotations\n',
   ];
   const VALID = [
     'print("x")\n',
@@ -311,6 +313,7 @@ describe('--strict rejects what CPython rejects', () => {
     'def f(a, /, b=1, *args: int, c, d=2, **kw: str):\n    pass\n',
     'if (y := 1):\n    pass\n',
     'f(x for x in y)\n',
+    '"""Docstring."""\n# comment\nfrom __future__ import annotations\nfrom __future__ import division\n',
   ];
   const cpythonAccepts = (source: string) => {
     try {
