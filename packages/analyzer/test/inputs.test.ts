@@ -116,7 +116,9 @@ describe('scripts, links and unreadable files', () => {
     const result = await analyze(['src'], { ...base, cwd: root });
     expect(result.spec.conda.dependencies).toEqual(['pip', 'python=3.11', 'requests']);
     const warnings = result.report.warnings.join('\n');
-    expect(warnings).toMatch(/src\/dangling\.py: skipped: source file not found/);
+    expect(warnings).toMatch(
+      /src\/dangling\.py: skipped: dangling link: src\/dangling\.py -> missing-target\.py/,
+    );
     expect(warnings).toMatch(/src\/loop\.py: skipped: /);
     expect(warnings).toMatch(/src\/latin\.py: skipped: .*not valid UTF-8/);
     await expect(analyze(['src'], { ...base, cwd: root, strict: true })).rejects.toMatchObject({
@@ -124,7 +126,7 @@ describe('scripts, links and unreadable files', () => {
     });
     // A file named on the command line must be readable.
     await expect(analyze(['src/dangling.py'], { ...base, cwd: root })).rejects.toMatchObject({
-      code: 'ERR_FILE_NOT_FOUND',
+      code: 'ERR_DANGLING_LINK',
     });
   });
 });
