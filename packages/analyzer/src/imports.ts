@@ -470,6 +470,10 @@ function python2Syntax(root: Node, grammar: PythonGrammar): SyntaxProblem[] {
       case 'lambda_parameters':
         checkParameters(node, add);
         break;
+      case 'future_import_statement':
+        if (!futureAtStart(node))
+          add(node, 'from __future__ imports must occur at the beginning of the file', 'misplaced');
+        break;
       case 'named_expression':
         if (node.parent?.type === 'expression_statement')
           add(node, 'an unparenthesized := statement', 'misplaced');
@@ -544,4 +548,21 @@ function checkParameters(
       names.add(name.text);
     }
   }
+}
+
+/** Whether a `from __future__ import` comes first: after a docstring and other ones only. */
+function futureAtStart(node: Node): boolean {
+  if (node.parent?.type !== 'module') return false;
+  let first = true;
+  for (let sibling = node.previousNamedSibling; sibling; sibling = sibling.previousNamedSibling) {
+    if (sibling.type === 'comment' || sibling.type === 'future_import_statement') continue;
+    // Only the first statement may be the docstring.
+    const isDocstring =
+      sibling.type === 'expression_statement' && sibling.namedChildren[0]?.type === 'string';
+    if (!isDocstring || !first) return false;
+    first = false;
+    for (let before = sibling.previousNamedSibling; before; before = before.previousNamedSibling)
+      if (before.type !== 'comment') return false;
+  }
+  return true;
 }

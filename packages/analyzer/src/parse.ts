@@ -53,6 +53,7 @@ const PYTHON2_QUERY = `[
   (return_statement) (yield) (await) (break_statement) (continue_statement)
   (nonlocal_statement) (wildcard_import) (with_statement) (for_statement)
   (parameters) (lambda_parameters) (named_expression) (for_in_clause)
+  (future_import_statement)
 ] @node`;
 
 let loading: Promise<PythonGrammar> | undefined;

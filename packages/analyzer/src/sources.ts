@@ -5,7 +5,7 @@
  * virtual environments, `node_modules` and `__pycache__`. A folder that cannot be listed below
  * a SRC folder is a warning (an error with --strict), not the end of the run.
  */
-import { open, readdir, readFile, stat } from 'node:fs/promises';
+import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
 import { isNotebook, notebookToPython } from './notebook.js';
@@ -107,7 +107,7 @@ export async function expandSources(
     try {
       info = await stat(path);
     } catch (error) {
-      throw fileError(error, arg, 'source file');
+      throw await sourceError(error, path, arg);
     }
     if (info.isDirectory()) {
       const found = await pythonFilesBelow(path, cwd, options);
@@ -187,6 +187,18 @@ async function hasPythonShebang(path: string): Promise<boolean> {
   }
 }
 
+/** Why a source cannot be read; a link to nothing says so (a plain "not found" puzzles). */
+async function sourceError(error: unknown, path: string, shown: string): Promise<PonchoError> {
+  const target =
+    (error as NodeJS.ErrnoException).code === 'ENOENT'
+      ? await readlink(path).catch(() => undefined)
+      : undefined;
+  if (target === undefined) return fileError(error, shown, 'source file');
+  return new PonchoError('ERR_DANGLING_LINK', `dangling link: ${shown} -> ${target}`, {
+    hint: 'Point the link at an existing file, or remove it.',
+  });
+}
+
 /** Reads a source file (or standard input) as bytes. */
 export async function readSource(
   file: SourceFile,
@@ -197,7 +209,7 @@ export async function readSource(
   try {
     bytes = await readFile(file.path);
   } catch (error) {
-    throw fileError(error, file.display, 'source file');
+    throw await sourceError(error, file.path, file.display);
   }
   // A notebook is scanned as the Python of its code cells (and cached as such).
   return isNotebook(file.path) ? Buffer.from(notebookToPython(bytes, file.display)) : bytes;

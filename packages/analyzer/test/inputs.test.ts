@@ -116,7 +116,9 @@ describe('scripts, links and unreadable files', () => {
     const result = await analyze(['src'], { ...base, cwd: root });
     expect(result.spec.conda.dependencies).toEqual(['pip', 'python=3.11', 'requests']);
     const warnings = result.report.warnings.join('\n');
-    expect(warnings).toMatch(/src\/dangling\.py: skipped: source file not found/);
+    expect(warnings).toMatch(
+      /src\/dangling\.py: skipped: dangling link: src\/dangling\.py -> missing-target\.py/,
+    );
     expect(warnings).toMatch(/src\/loop\.py: skipped: /);
     expect(warnings).toMatch(/src\/latin\.py: skipped: .*not valid UTF-8/);
     await expect(analyze(['src'], { ...base, cwd: root, strict: true })).rejects.toMatchObject({
@@ -124,7 +126,7 @@ describe('scripts, links and unreadable files', () => {
     });
     // A file named on the command line must be readable.
     await expect(analyze(['src/dangling.py'], { ...base, cwd: root })).rejects.toMatchObject({
-      code: 'ERR_FILE_NOT_FOUND',
+      code: 'ERR_DANGLING_LINK',
     });
   });
 });
@@ -292,6 +294,8 @@ describe('--strict rejects what CPython rejects', () => {
     'f = lambda a=1, b: 0\n',
     'x := 1\n',
     'f(x for x in y, 1)\n',
+    'x = 1\nfrom __future__ import annotations\n',
+    'def f():\n    from __future__ import annotations\n',
   ];
   const VALID = [
     'print("x")\n',
@@ -311,6 +315,7 @@ describe('--strict rejects what CPython rejects', () => {
     'def f(a, /, b=1, *args: int, c, d=2, **kw: str):\n    pass\n',
     'if (y := 1):\n    pass\n',
     'f(x for x in y)\n',
+    '"""Docstring."""\n# comment\nfrom __future__ import annotations\nfrom __future__ import division\n',
   ];
   const cpythonAccepts = (source: string) => {
     try {
