@@ -320,11 +320,18 @@ export function analyzerInputs(
   const covered = (file: string) =>
     file.endsWith('.py') &&
     outer.some((o) => o === '.' || file.startsWith(`${o}/`) || dirname(file) === o);
+  // Notebooks are sources too (the analyzer reads their code cells).
   return [
-    ...outer.map((f) => (f === '.' ? '{workspaceRoot}/**/*.py' : `{workspaceRoot}/${f}/**/*.py`)),
+    ...outer.flatMap((f) =>
+      SOURCE_GLOBS.map((glob) =>
+        f === '.' ? `{workspaceRoot}/${glob}` : `{workspaceRoot}/${f}/${glob}`,
+      ),
+    ),
     ...[...files].filter((f) => !covered(f)).map((f) => `{workspaceRoot}/${f}`),
   ];
 }
+
+const SOURCE_GLOBS = ['**/*.py', '**/*.ipynb'];
 
 /** The folder above the outermost package (folder with __init__.py) holding `folder`. */
 function packageRootOf(workspaceRoot: string, folder: string): string {

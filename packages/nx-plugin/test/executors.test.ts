@@ -127,6 +127,33 @@ describe('analyze writes a spec that does not depend on the checkout folder', ()
   });
 });
 
+describe('analyze reads what the analyzer reads', () => {
+  it("takes the project's notebooks, and leaves its tests out", async () => {
+    write('app/poncho.json', '{"pythonVersion": "3.11"}');
+    write('app/main.py', 'import yaml\n');
+    const cell = {
+      cell_type: 'code',
+      metadata: {},
+      source: ['%matplotlib inline\n', 'import numpy\n'],
+    };
+    write(
+      'app/explore.ipynb',
+      JSON.stringify({ cells: [cell], metadata: {}, nbformat: 4, nbformat_minor: 5 }),
+    );
+    write('app/tests/test_main.py', 'import pytest\n');
+    vi.spyOn(logger, 'info').mockImplementation(() => {});
+    vi.spyOn(logger, 'warn').mockImplementation(() => {});
+    const result = await analyzeExecutor(
+      { config: 'app/poncho.json', output: 'dist/app/env.json', pkgMapping: { yaml: 'pyyaml' } },
+      context(),
+    );
+    expect(result).toEqual({ success: true });
+    const spec = JSON.parse(readFileSync(join(root, 'dist/app/env.json'), 'utf8'));
+    expect(spec.conda.dependencies).toEqual(expect.arrayContaining(['numpy', 'pyyaml']));
+    expect(JSON.stringify(spec)).not.toContain('pytest');
+  });
+});
+
 describe('outputs that are not files', () => {
   it.runIf(process.getuid?.() === 0)(
     'analyze writes into a device in place (mknod in the workspace): it stays a device',

@@ -141,12 +141,18 @@ describe('createNodes', () => {
       );
     expect(await inputs('apps/a/poncho.json')).toEqual([
       '{workspaceRoot}/apps/a/**/*.py',
+      '{workspaceRoot}/apps/a/**/*.ipynb',
       // a package folder: the folder above it is where Python finds it (and its siblings)
       '{workspaceRoot}/libs/**/*.py',
+      '{workspaceRoot}/libs/**/*.ipynb',
       '{workspaceRoot}/shared/**/*.py',
+      '{workspaceRoot}/shared/**/*.ipynb',
     ]);
     // apps/b and apps are packages: their modules see the workspace root.
-    expect(await inputs('apps/b/poncho.json')).toEqual(['{workspaceRoot}/**/*.py']);
+    expect(await inputs('apps/b/poncho.json')).toEqual([
+      '{workspaceRoot}/**/*.py',
+      '{workspaceRoot}/**/*.ipynb',
+    ]);
   });
 
   it('renames targets from the plugin options and keeps dependsOn consistent', async () => {

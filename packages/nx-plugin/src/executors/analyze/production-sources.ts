@@ -40,7 +40,7 @@ export function isTestFile(name: string): boolean {
 }
 
 /**
- * Every non-test `*.py` below `folder` (sorted), skipping the folders in `skip` (absolute:
+ * Every non-test `*.py` and notebook (`*.ipynb`) below `folder` (sorted), skipping the folders in `skip` (absolute:
  * nested projects, the workspace's dist/).
  */
 export async function productionSources(folder: string, skip: Set<string>): Promise<string[]> {
@@ -61,7 +61,7 @@ export async function productionSources(folder: string, skip: Set<string>): Prom
         if (SKIPPED_FOLDERS.has(entry.name) || TEST_FOLDERS.has(entry.name)) continue;
         if (!skip.has(path)) await walk(path);
       } else if (
-        entry.name.endsWith('.py') &&
+        (entry.name.endsWith('.py') || entry.name.endsWith('.ipynb')) &&
         !isTestFile(entry.name) &&
         (entry.isFile() || entry.isSymbolicLink())
       ) {
