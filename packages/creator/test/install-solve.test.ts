@@ -9,7 +9,7 @@ import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRepodata } from '../dist/install/repodata.js';
+import { parseWholeDocument as parseRepodata } from '../dist/install/repodata/monolithic.js';
 import { solve } from '../dist/install/solve.js';
 
 const SHA = (c: string) => c.repeat(64);
@@ -280,11 +280,12 @@ describe('repodata cache over HTTP', () => {
     hits = [];
     const lock = await solveApp(join(work, 'http-retry'));
     expect(lock.packages[0]?.name).toBe('app');
-    expect(hits).toContain('/chan/noarch/repodata.json 503');
+    // The first request of a subdir asks for the CEP-16 shard index.
+    expect(hits).toContain('/chan/noarch/repodata_shards.msgpack.zst 503');
     failures = 10;
     await expect(solveApp(join(work, 'http-retry-fail'))).rejects.toMatchObject({
       code: 'ERR_DOWNLOAD',
-      message: expect.stringContaining(`${url}/noarch/repodata.json`),
+      message: expect.stringContaining(`${url}/noarch/repodata_shards.msgpack.zst`),
     });
     failures = 0;
   });

@@ -1,0 +1,51 @@
+/**
+ * Runs one rattler solve in a worker thread (solver-worker.ts) and ends it at once when the
+ * signal aborts (SIGINT/SIGTERM): terminating the worker stops the WebAssembly mid-solve.
+ */
+import { Worker } from 'node:worker_threads';
+
+export interface SolverRequest {
+  specs: string[];
+  platform: string;
+  /** Per channel (priority order): [subdir, repodata.json text] for every subdir. */
+  channels: Array<Array<[string, string]>>;
+  /** The virtual packages' channel. */
+  virtual: Array<[string, string]>;
+}
+
+export interface SolvedFile {
+  /** Index into SolverRequest.channels; null for the virtual packages. */
+  channel: number | null;
+  subdir: string;
+  fileName: string;
+}
+
+export type SolverReply = { ok: true; packages: SolvedFile[] } | { ok: false; error: string };
+
+/** Thrown (as a string, like rattler's own errors) for solver failures. */
+export class SolverFailure extends Error {}
+
+export function runSolver(request: SolverRequest, signal?: AbortSignal): Promise<SolvedFile[]> {
+  signal?.throwIfAborted();
+  const worker = new Worker(new URL('./solver-worker.js', import.meta.url));
+  return new Promise<SolvedFile[]>((resolve, reject) => {
+    let settled = false;
+    const settle = (action: () => void) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
+      void worker.terminate();
+      action();
+    };
+    const onAbort = () => settle(() => reject(signal?.reason));
+    signal?.addEventListener('abort', onAbort, { once: true });
+    worker.once('message', (reply: SolverReply) =>
+      settle(() => (reply.ok ? resolve(reply.packages) : reject(new SolverFailure(reply.error)))),
+    );
+    worker.once('error', (error) => settle(() => reject(error)));
+    worker.once('exit', (code) =>
+      settle(() => reject(new Error(`the solver thread stopped (exit code ${code})`))),
+    );
+    worker.postMessage(request);
+  });
+}
