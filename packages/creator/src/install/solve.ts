@@ -132,8 +132,18 @@ export async function solve(
       signal,
     );
   } catch (error) {
-    if (signal?.aborted || !(error instanceof SolverFailure)) throw error;
-    throw solveError(error.message, specs, channels, subset, platform);
+    if (signal?.aborted) throw error;
+    if (error instanceof SolverFailure)
+      throw solveError(error.message, specs, channels, subset, platform);
+    // The WebAssembly panicked (rattler aborts on e.g. capacity overflows in huge problems).
+    throw new PonchoError(
+      'ERR_SOLVE',
+      `the solver crashed for [${specs.join(', ')}]: ${(error as Error).message}`,
+      {
+        hint: `Narrow the specs (the solver was given ${subset.records} records of ${subset.names.size} package names).`,
+        cause: error,
+      },
+    );
   }
   const packages: LockedPackage[] = [];
   for (const { channel: index, subdir: subdirName, fileName } of picked) {
