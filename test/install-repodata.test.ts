@@ -7,7 +7,7 @@
  * a warm cache, and SIGTERM while loading repodata and while solving.
  */
 import { spawn } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -132,6 +132,30 @@ describe('one lock from every form of the same channel', () => {
     });
     expect(again).toEqual(lock);
     expect(sharded.requests.slice(before).filter((r) => r.includes('/shards/'))).toEqual([]);
+  });
+});
+
+describe('monolithic repodata', () => {
+  it('a second solve reads the name index kept beside the document, not the document', async () => {
+    const zst = await serve(channelDir, SERVE_MONOLITHIC);
+    const cache = cacheDir('mono-warm');
+    await solve(['hello-cli'], { channels: [zst.url], cacheDir: cache });
+    const docs = await readdir(join(cache, 'docs'));
+    // Stored decoded, by content; one name index per document.
+    expect(docs.filter((n) => n.endsWith('.json')).length).toBe(2); // noarch, linux-64
+    expect(docs.filter((n) => n.endsWith('.names')).length).toBe(2);
+    const stamps = async () =>
+      Promise.all(docs.map(async (n) => (await stat(join(cache, 'docs', n))).mtimeMs));
+    const before = await stamps();
+    const requests = zst.requests.length;
+    await solve(['hello-cli'], { channels: [zst.url], cacheDir: cache });
+    // Revalidated (304), nothing downloaded, nothing rescanned or rewritten.
+    const again = zst.requests.slice(requests);
+    expect(again.filter((r) => r.includes('repodata.json.zst')).sort()).toEqual([
+      'GET /linux-64/repodata.json.zst 304',
+      'GET /noarch/repodata.json.zst 304',
+    ]);
+    expect(await stamps()).toEqual(before);
   });
 });
 

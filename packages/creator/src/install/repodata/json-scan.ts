@@ -121,7 +121,8 @@ export class RepodataScanner {
         }
       } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
         if (depth === 0) {
-          if (this.started || c !== OPEN_BRACE) this.fail('not a JSON object');
+          if (this.started) this.fail('text after the document');
+          if (c !== OPEN_BRACE) this.fail('not a JSON object');
           this.started = true;
           this.expectKey = true;
         } else if (depth === 1) {
