@@ -46,41 +46,41 @@ function nameOf(fileName: string, record: Record<string, unknown>): string {
   return typeof record.name === 'string' ? record.name : fileName.split('-').slice(0, -2).join('-');
 }
 
-/** Writes the shard index and the shards of `repodata` into `subdirDir`. */
-export async function writeShards(subdirDir: string, repodata: RepodataLike): Promise<void> {
-  const subdir = repodata.info?.subdir ?? 'noarch';
-  const byName = new Map<string, { packages: object; 'packages.conda': object }>();
+/** Writes one shard, uncompressed, to `path` (publishShards compresses and names it). */
+export async function writeRawShard(
+  path: string,
+  tables: { packages: Record<string, object>; 'packages.conda': Record<string, object> },
+): Promise<void> {
+  const shard = {
+    packages: {} as Record<string, unknown>,
+    'packages.conda': {} as Record<string, unknown>,
+    removed: [],
+  };
   for (const table of ['packages', 'packages.conda'] as const) {
-    for (const fileName of Object.keys(repodata[table]).sort()) {
-      const record = repodata[table][fileName] as Record<string, unknown>;
-      const name = nameOf(fileName, record);
-      let shard = byName.get(name);
-      if (!shard) {
-        shard = { packages: {}, 'packages.conda': {} };
-        byName.set(name, shard);
-      }
-      (shard[table] as Record<string, unknown>)[fileName] = asBytes(record);
-    }
+    for (const [fileName, record] of Object.entries(tables[table]))
+      shard[table][fileName] = asBytes(record);
   }
-  const shardsDir = join(subdirDir, 'shards');
-  await rm(shardsDir, { recursive: true, force: true });
-  await mkdir(shardsDir, { recursive: true });
-  const names = [...byName.keys()].sort();
-  const raw = names.map((_, i) => join(shardsDir, `.raw-${i}.msgpack`));
-  await Promise.all(
-    names.map((name, i) =>
-      writeFile(raw[i] as string, encode({ ...byName.get(name), removed: [] })),
-    ),
-  );
-  await zstdFiles(raw);
+  await writeFile(path, encode(shard));
+}
+
+/**
+ * Compresses raw shards (written into `<subdirDir>/shards/` by writeRawShard), names each by
+ * the sha256 of its compressed bytes, and writes the index naming them.
+ */
+export async function publishShards(
+  subdirDir: string,
+  subdir: string,
+  raw: Array<{ name: string; path: string }>,
+): Promise<void> {
+  await zstdFiles(raw.map((r) => r.path));
   const hashes: Record<string, Uint8Array> = {};
-  for (const [i, name] of names.entries()) {
-    const compressed = `${raw[i]}.zst`;
+  for (const { name, path } of [...raw].sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const compressed = `${path}.zst`;
     const digest = createHash('sha256')
       .update(await readFile(compressed))
       .digest();
     hashes[name] = digest;
-    await rename(compressed, join(shardsDir, `${digest.toString('hex')}.msgpack.zst`));
+    await rename(compressed, join(subdirDir, 'shards', `${digest.toString('hex')}.msgpack.zst`));
   }
   const index = join(subdirDir, 'repodata_shards.msgpack');
   await writeFile(
@@ -92,6 +92,35 @@ export async function writeShards(subdirDir: string, repodata: RepodataLike): Pr
     }),
   );
   await zstdFiles([index]);
+}
+
+/** Writes the shard index and the shards of `repodata` into `subdirDir`. */
+export async function writeShards(subdirDir: string, repodata: RepodataLike): Promise<void> {
+  const subdir = repodata.info?.subdir ?? 'noarch';
+  const byName = new Map<
+    string,
+    { packages: Record<string, object>; 'packages.conda': Record<string, object> }
+  >();
+  for (const table of ['packages', 'packages.conda'] as const) {
+    for (const fileName of Object.keys(repodata[table]).sort()) {
+      const record = repodata[table][fileName] as object;
+      const name = nameOf(fileName, record as Record<string, unknown>);
+      let shard = byName.get(name);
+      if (!shard) {
+        shard = { packages: {}, 'packages.conda': {} };
+        byName.set(name, shard);
+      }
+      shard[table][fileName] = record;
+    }
+  }
+  const shardsDir = join(subdirDir, 'shards');
+  await rm(shardsDir, { recursive: true, force: true });
+  await mkdir(shardsDir, { recursive: true });
+  const raw = [...byName.keys()]
+    .sort()
+    .map((name, i) => ({ name, path: join(shardsDir, `.raw-${i}.msgpack`) }));
+  await Promise.all(raw.map(({ name, path }) => writeRawShard(path, byName.get(name) as never)));
+  await publishShards(subdirDir, subdir, raw);
 }
 
 /** `repodata.json.zst` beside the subdir's repodata.json (which is kept). */

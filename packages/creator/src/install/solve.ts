@@ -16,7 +16,7 @@ import { createRepodataProgress } from './repodata/progress.js';
 import type { RecordsByFile, RepodataRecord } from './repodata/record.js';
 import { openChannels } from './repodata/sources.js';
 import { collectSubset, type Subset, type SubsetSubdir } from './repodata/subset.js';
-import { runSolver, SolverFailure } from './solver-run.js';
+import { SolverFailure, startSolver } from './solver-run.js';
 import { detectVirtualPackages, virtualRepodata } from './virtual-packages.js';
 
 export type { RepodataRecord } from './repodata/record.js';
@@ -86,6 +86,7 @@ export async function solve(
   const channels = resolveChannels(resolved.channels, resolved.channelAlias);
   const subdirs = [platform, 'noarch'];
   const progress = createRepodataProgress(logger);
+  const solver = startSolver();
   let subset: Subset;
   try {
     const sources = await openChannels(channels, subdirs, {
@@ -100,6 +101,9 @@ export async function solve(
       onNames: (n) => progress.names(n),
       everything: internals.everything,
     });
+  } catch (error) {
+    solver.dispose();
+    throw error;
   } finally {
     progress.finish();
   }
@@ -117,9 +121,9 @@ export async function solve(
       return [name, repodataText(found?.records ?? new Map(), name)];
     }),
   );
-  let picked: Awaited<ReturnType<typeof runSolver>>;
+  let picked: Awaited<ReturnType<typeof solver.solve>>;
   try {
-    picked = await runSolver(
+    picked = await solver.solve(
       {
         specs,
         platform,

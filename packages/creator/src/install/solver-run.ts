@@ -1,6 +1,7 @@
 /**
  * Runs one rattler solve in a worker thread (solver-worker.ts) and ends it at once when the
  * signal aborts (SIGINT/SIGTERM): terminating the worker stops the WebAssembly mid-solve.
+ * rattler itself is loaded only in that thread.
  */
 import { Worker } from 'node:worker_threads';
 
@@ -25,27 +26,52 @@ export type SolverReply = { ok: true; packages: SolvedFile[] } | { ok: false; er
 /** Thrown (as a string, like rattler's own errors) for solver failures. */
 export class SolverFailure extends Error {}
 
-export function runSolver(request: SolverRequest, signal?: AbortSignal): Promise<SolvedFile[]> {
-  signal?.throwIfAborted();
+export interface Solver {
+  /** Solves in the thread; the signal terminates it at once. Use once. */
+  solve(request: SolverRequest, signal?: AbortSignal): Promise<SolvedFile[]>;
+  /** Ends the thread if solve() was never called (e.g. loading repodata failed). */
+  dispose(): void;
+}
+
+/**
+ * Starts the solver thread now, so that loading rattler's WebAssembly (hundreds of ms) overlaps
+ * with loading the repodata; the request follows with solve().
+ */
+export function startSolver(): Solver {
   const worker = new Worker(new URL('./solver-worker.js', import.meta.url));
-  return new Promise<SolvedFile[]>((resolve, reject) => {
-    let settled = false;
-    const settle = (action: () => void) => {
-      if (settled) return;
-      settled = true;
-      signal?.removeEventListener('abort', onAbort);
-      void worker.terminate();
-      action();
-    };
-    const onAbort = () => settle(() => reject(signal?.reason));
-    signal?.addEventListener('abort', onAbort, { once: true });
-    worker.once('message', (reply: SolverReply) =>
-      settle(() => (reply.ok ? resolve(reply.packages) : reject(new SolverFailure(reply.error)))),
-    );
-    worker.once('error', (error) => settle(() => reject(error)));
-    worker.once('exit', (code) =>
-      settle(() => reject(new Error(`the solver thread stopped (exit code ${code})`))),
-    );
-    worker.postMessage(request);
-  });
+  // Until solve() is called the thread must not keep the process alive.
+  worker.unref();
+  let used = false;
+  return {
+    dispose() {
+      if (!used) void worker.terminate();
+    },
+    solve(request, signal) {
+      used = true;
+      worker.ref();
+      return new Promise<SolvedFile[]>((resolve, reject) => {
+        let settled = false;
+        const settle = (action: () => void) => {
+          if (settled) return;
+          settled = true;
+          signal?.removeEventListener('abort', onAbort);
+          void worker.terminate();
+          action();
+        };
+        const onAbort = () => settle(() => reject(signal?.reason));
+        if (signal?.aborted) return onAbort();
+        signal?.addEventListener('abort', onAbort, { once: true });
+        worker.once('message', (reply: SolverReply) =>
+          settle(() =>
+            reply.ok ? resolve(reply.packages) : reject(new SolverFailure(reply.error)),
+          ),
+        );
+        worker.once('error', (error) => settle(() => reject(error)));
+        worker.once('exit', (code) =>
+          settle(() => reject(new Error(`the solver thread stopped (exit code ${code})`))),
+        );
+        worker.postMessage(request);
+      });
+    },
+  };
 }
