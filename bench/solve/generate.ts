@@ -171,8 +171,8 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
       names.push({
         name: `${subdir === 'noarch' ? 'pyn' : 'pkg'}-filler${i}`,
         subdir,
-        // Variant packages get fewer versions: each version has five builds.
-        records: pythonVariants ? Math.max(1, Math.round(count(random, mean) / 5)) : count(random, mean),
+        // Variant packages get fewer versions (records / 5): each version has five builds.
+        records: count(random, mean),
         pythonVariants,
         deps,
       });
@@ -354,7 +354,7 @@ function addPythonAbis(byFile: Map<string, Rec>, random: () => number): void {
 
 /** The channel for `scale` under `root`, generated once (kept between runs). */
 export async function ensureGenerated(root: string, plan: Plan): Promise<Generated> {
-  const dir = join(root, `scale-${plan.scale}-v1`);
+  const dir = join(root, `scale-${plan.scale}-v2`);
   const marker = join(dir, 'generated.json');
   if (await stat(marker).catch(() => null)) return JSON.parse(await readFile(marker, 'utf8'));
   return generateChannel(dir, plan);

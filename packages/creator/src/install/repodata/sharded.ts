@@ -148,6 +148,14 @@ export class ShardedSource implements RepodataSource {
         const hash = this.index.shards.get(name);
         if (!hash) return;
         const records = await this.limiter.run(() => this.loadOne(hash));
+        // A shard listed under one name holding another package's records is a poisoned index.
+        for (const [fileName, record] of records) {
+          if (record.name !== name)
+            throw brokenRepodata(
+              this.url,
+              `the shard of "${name}" holds ${fileName} of "${record.name}"`,
+            );
+        }
         result.set(name, records);
       }),
     );
