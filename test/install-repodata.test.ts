@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHANNEL_SUBDIRS,
   ensureTestChannel,
+  INSTALLABLE_SPECS,
   SERVE_MONOLITHIC,
   SERVE_PLAIN_JSON,
   type ServedChannel,
@@ -24,17 +25,7 @@ import {
   writeShards,
 } from './channel/index.js';
 
-const SPECS = [
-  'python 3.11.*',
-  'hello-cli',
-  'chain-top',
-  'prefix-echo',
-  'text-config',
-  'softlink-demo',
-  'activate-demo',
-  'generic-data',
-  'legacy-oldstyle',
-];
+const SPECS = INSTALLABLE_SPECS;
 
 let channelDir: string;
 let work: string;

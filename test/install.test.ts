@@ -10,20 +10,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createEnvironment, installLock, solve } from '@poncho/creator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import {
+  ensureTestChannel,
+  INSTALLABLE_SPECS,
+  type ServedChannel,
+  serveChannel,
+} from './channel/index.js';
 
 const run = promisify(execFile);
-const SPECS = [
-  'python 3.11.*',
-  'hello-cli',
-  'chain-top',
-  'prefix-echo',
-  'text-config',
-  'softlink-demo',
-  'activate-demo',
-  'generic-data',
-  'legacy-oldstyle',
-];
+const SPECS = INSTALLABLE_SPECS;
 
 let channelDir: string;
 let served: ServedChannel;

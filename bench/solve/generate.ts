@@ -108,7 +108,10 @@ class Writer {
 
 function hex(random: () => number, length: number): string {
   let out = '';
-  while (out.length < length) out += Math.floor(random() * 0x100000000).toString(16).padStart(8, '0');
+  while (out.length < length)
+    out += Math.floor(random() * 0x100000000)
+      .toString(16)
+      .padStart(8, '0');
   return out.slice(0, length);
 }
 
@@ -147,13 +150,33 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
   for (const name of CORE)
     names.push({ name, subdir: 'linux-64', records: 30, pythonVariants: false, deps: [] });
   names.push({ name: 'python', subdir: 'linux-64', records: 0, pythonVariants: false, deps: [] });
-  names.push({ name: 'python_abi', subdir: 'linux-64', records: 0, pythonVariants: false, deps: [] });
+  names.push({
+    name: 'python_abi',
+    subdir: 'linux-64',
+    records: 0,
+    pythonVariants: false,
+    deps: [],
+  });
   for (const name of base) {
-    const deps = ['libgcc >=13', 'libstdcxx >=13', 'libzlib >=1.3.1,<2.0a0'].filter(() => random() < 0.6);
-    names.push({ name, subdir: 'linux-64', records: count(random, 25), pythonVariants: false, deps });
+    const deps = ['libgcc >=13', 'libstdcxx >=13', 'libzlib >=1.3.1,<2.0a0'].filter(
+      () => random() < 0.6,
+    );
+    names.push({
+      name,
+      subdir: 'linux-64',
+      records: count(random, 25),
+      pythonVariants: false,
+      deps,
+    });
   }
   for (const name of popular)
-    names.push({ name, subdir: 'linux-64', records: count(random, 12), pythonVariants: true, deps: [] });
+    names.push({
+      name,
+      subdir: 'linux-64',
+      records: count(random, 12),
+      pythonVariants: true,
+      deps: [],
+    });
   const pick = (list: string[]) => list[Math.floor(random() * list.length)] as string;
   // linux-64: ~550k records; noarch: ~230k (scale 1).
   const targets = { 'linux-64': 550_000 * plan.scale, noarch: 230_000 * plan.scale };
@@ -191,12 +214,17 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
     const raw: Array<{ name: string; path: string }> = [];
     let records = 0;
     const emit = async (name: string, byFile: Map<string, Rec>) => {
-      const shard = { packages: {} as Record<string, object>, 'packages.conda': {} as Record<string, object> };
+      const shard = {
+        packages: {} as Record<string, object>,
+        'packages.conda': {} as Record<string, object>,
+      };
       for (const [fileName, record] of byFile) {
         const table = fileName.endsWith('.conda') ? 'packages.conda' : 'packages';
         shard[table][fileName] = record;
         const writer = tables[table];
-        await writer.write(`${writer.first ? '' : ',\n'}  ${JSON.stringify(fileName)}: ${JSON.stringify(record)}`);
+        await writer.write(
+          `${writer.first ? '' : ',\n'}  ${JSON.stringify(fileName)}: ${JSON.stringify(record)}`,
+        );
         writer.first = false;
         records += 1;
       }
@@ -208,7 +236,9 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
     // The real test channel's records, by name, plus lower versions of them.
     const real = new Map<string, Map<string, Rec>>();
     if (plan.testChannel) {
-      const doc = JSON.parse(await readFile(join(plan.testChannel, subdir, 'repodata.json'), 'utf8'));
+      const doc = JSON.parse(
+        await readFile(join(plan.testChannel, subdir, 'repodata.json'), 'utf8'),
+      );
       for (const table of ['packages', 'packages.conda'])
         for (const [fileName, record] of Object.entries(doc[table] as Record<string, Rec>)) {
           const name = record.name as string;
@@ -222,7 +252,12 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
       for (let v = 1; v <= 5; v += 1) {
         const version = `0.${v}.0`;
         const build = String(first.build);
-        byFile.set(`${name}-${version}-${build}.conda`, { ...first, version, sha256: hex(random, 64), md5: hex(random, 32) });
+        byFile.set(`${name}-${version}-${build}.conda`, {
+          ...first,
+          version,
+          sha256: hex(random, 64),
+          md5: hex(random, 32),
+        });
       }
       if (!own.some((n) => n.name === name))
         own.push({ name, subdir, records: 0, pythonVariants: false, deps: [] });
@@ -241,10 +276,17 @@ export async function generateChannel(dir: string, plan: Plan): Promise<Generate
           : `${Math.floor(v / 10)}.${v % 10}.${Math.floor(random() * 5)}`;
         for (let b = 0; b < perVersion; b += 1) {
           const py = spec.pythonVariants ? PYTHONS[b] : undefined;
-          const tag = py ? `py${py.replace('.', '')}h${hex(random, 8)}_${b}` : `h${hex(random, 8)}_${b}`;
+          const tag = py
+            ? `py${py.replace('.', '')}h${hex(random, 8)}_${b}`
+            : `h${hex(random, 8)}_${b}`;
           const depends = [...spec.deps];
-          if (subdir === 'linux-64' && !CORE.includes(spec.name)) depends.push('libgcc >=13', '__glibc >=2.17,<3.0.a0');
-          if (py) depends.push(`python >=${py},<${upper(py)}`, `python_abi ${py}.* *_cp${py.replace('.', '')}`);
+          if (subdir === 'linux-64' && !CORE.includes(spec.name))
+            depends.push('libgcc >=13', '__glibc >=2.17,<3.0.a0');
+          if (py)
+            depends.push(
+              `python >=${py},<${upper(py)}`,
+              `python_abi ${py}.* *_cp${py.replace('.', '')}`,
+            );
           if (subdir === 'noarch') depends.push('python >=3.9');
           const record: Rec = {
             build: tag,

@@ -79,7 +79,10 @@ async function solveRun(server: ServedChannel, cacheDir: string): Promise<Sample
 }
 
 /** Median of RUNS cold solves (each on an empty cache) and RUNS warm ones (on a primed cache). */
-async function measure(server: ServedChannel, name: string): Promise<{ cold: Sample; warm: Sample }> {
+async function measure(
+  server: ServedChannel,
+  name: string,
+): Promise<{ cold: Sample; warm: Sample }> {
   const cold: Sample[] = [];
   for (let i = 0; i < RUNS; i += 1) {
     const cacheDir = join(work, `${name}-cold-${i}`);
@@ -153,8 +156,8 @@ try {
   const base = big.base.python.ms;
   const ratio = (ms: number) => (ms / base).toFixed(2);
   const rows: Array<[string, Sample, string]> = [
-    ["python json.load (baseline)", big.base.python, ''],
-    ["node JSON.parse (reference)", big.base.node, ''],
+    ['python json.load (baseline)', big.base.python, ''],
+    ['node JSON.parse (reference)', big.base.node, ''],
     ['monolithic .json over HTTP, cold', big.json.cold, '<= 0.5x, <= 1 GB'],
     ['monolithic .json.zst over HTTP, cold', big.jsonZst.cold, '<= 0.6x'],
     ['monolithic, warm (304s)', big.json.warm, '<= 0.15x'],

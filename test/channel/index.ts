@@ -34,4 +34,5 @@ export {
   serveChannel,
 } from './serve.js';
 export { writeCompressedRepodata, writeShards, zstdFiles } from './shards.js';
+export { INSTALLABLE_SPECS } from './specs.js';
 export { DEFAULT_VIRTUAL_PACKAGES, writeVirtualPackageChannel } from './virtual-packages.js';

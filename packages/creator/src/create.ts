@@ -464,7 +464,7 @@ interface Built {
  * lock, adds the pip section, pins and data, packs it into `target`, and removes the folder.
  */
 async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
-  const { source, spec, channels, platform, backend, options } = plan;
+  const { source, spec, channels, platform, options } = plan;
   const { logger, signal } = options;
   const pkgsDir = options.pkgsDir ?? defaultPkgsDir();
   const installerOptions: InstallerOptions = {

@@ -13,21 +13,13 @@ import { localDocument, localIndexPath } from '../dist/install/repodata/local-fo
 import { MonolithicSource, parseWholeDocument } from '../dist/install/repodata/monolithic.js';
 import { NameIndex } from '../dist/install/repodata/name-index.js';
 import { specName } from '../dist/install/repodata/record.js';
+import { record as fixture } from './repodata-fixture.js';
 
 const URL_ = 'http://example.test/chan/noarch/repodata.json';
 let work: string;
 
 function record(name: string, version: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    version,
-    build: 'h0_0',
-    build_number: 0,
-    depends: [],
-    sha256: 'a'.repeat(64),
-    subdir: 'noarch',
-    ...extra,
-  };
+  return fixture(name, version, { subdir: 'noarch', ...extra });
 }
 
 const DOC = {

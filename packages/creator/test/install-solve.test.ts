@@ -11,22 +11,10 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWholeDocument as parseRepodata } from '../dist/install/repodata/monolithic.js';
 import { solve } from '../dist/install/solve.js';
+import { record } from './repodata-fixture.js';
 
 const SHA = (c: string) => c.repeat(64);
 let work: string;
-
-function record(name: string, version: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    version,
-    build: 'h0_0',
-    build_number: 0,
-    depends: [],
-    sha256: SHA('a'),
-    size: 1,
-    ...extra,
-  };
-}
 
 async function writeChannel(
   dir: string,
