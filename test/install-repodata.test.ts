@@ -302,8 +302,15 @@ describe('broken, missing and changing shards', () => {
 describe('signals', () => {
   const CLI = join(__dirname, '..', 'packages', 'creator', 'bin', 'poncho_package_create.js');
 
-  /** Runs the CLI, sends SIGTERM when stderr shows `trigger`, returns exit code and delay. */
-  function terminateWhen(args: string[], trigger: RegExp, env: Record<string, string>) {
+  /**
+   * Runs the CLI and sends SIGTERM when stderr shows `trigger` (or when the promise resolves);
+   * returns the exit code and how long the exit took after the signal.
+   */
+  function terminateWhen(
+    args: string[],
+    trigger: RegExp | Promise<unknown>,
+    env: Record<string, string>,
+  ) {
     return new Promise<{ code: number | null; afterSignalMs: number; stderr: string }>(
       (resolve) => {
         const child = spawn(process.execPath, [CLI, ...args], {
@@ -312,12 +319,15 @@ describe('signals', () => {
         });
         let stderr = '';
         let sentAt = 0;
+        const terminate = () => {
+          if (sentAt) return;
+          sentAt = performance.now();
+          child.kill('SIGTERM');
+        };
+        if (!(trigger instanceof RegExp)) void trigger.then(terminate);
         child.stderr.on('data', (chunk: Buffer) => {
           stderr += chunk.toString();
-          if (!sentAt && trigger.test(stderr)) {
-            sentAt = performance.now();
-            child.kill('SIGTERM');
-          }
+          if (trigger instanceof RegExp && trigger.test(stderr)) terminate();
         });
         child.on('exit', (code) =>
           resolve({ code, afterSignalMs: sentAt ? performance.now() - sentAt : -1, stderr }),
@@ -325,6 +335,53 @@ describe('signals', () => {
       },
     );
   }
+
+  /** No temporary files left in the repodata cache: whatever is there is whole. */
+  async function expectNoLeftovers(cache: string): Promise<void> {
+    const leftovers = async (dir: string) =>
+      (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.'));
+    expect(await leftovers(cache)).toEqual([]);
+    expect(await leftovers(join(cache, 'docs'))).toEqual([]);
+    expect(await leftovers(join(cache, 'shards'))).toEqual([]);
+  }
+
+  it('SIGTERM while repodata.json is half downloaded ends the create with 143 and a consistent cache', async () => {
+    const { createServer } = await import('node:http');
+    let started: () => void = () => {};
+    const bodyStarted = new Promise<void>((resolve) => {
+      started = resolve;
+    });
+    // A monolithic channel whose noarch repodata.json stops halfway.
+    const stalling = createServer(async (request, response) => {
+      const path = new URL(request.url ?? '/', 'http://x').pathname;
+      if (!path.endsWith('/repodata.json')) return void response.writeHead(404).end();
+      const body = await readFile(join(channelDir, path));
+      if (path.startsWith('/linux-64/')) return void response.end(body);
+      response.writeHead(200, { 'content-length': String(body.length) });
+      response.write(body.subarray(0, body.length >> 1), () => started());
+    });
+    await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(stalling.address() as { port: number }).port}`;
+    const spec = join(work, 'stall-spec.json');
+    await writeFile(
+      spec,
+      JSON.stringify({ conda: { channels: [url], dependencies: ['hello-cli'] } }),
+    );
+    const cache = cacheDir('sigterm-json');
+    try {
+      const result = await terminateWhen(
+        ['--no-cache', spec, join(work, 'stall.tar.gz')],
+        bodyStarted,
+        { PONCHO_REPODATA_DIR: cache, PONCHO_PKGS_DIR: join(work, 'stall-pkgs') },
+      );
+      expect(result.code, result.stderr).toBe(143);
+      expect(result.afterSignalMs).toBeLessThan(1000);
+      await expectNoLeftovers(cache);
+    } finally {
+      stalling.closeAllConnections();
+      await new Promise((resolve) => stalling.close(resolve));
+    }
+  });
 
   it('SIGTERM while a shard download hangs ends the create with 143 and a consistent cache', async () => {
     const { createServer } = await import('node:http');
@@ -354,12 +411,7 @@ describe('signals', () => {
       );
       expect(result.code, result.stderr).toBe(143);
       expect(result.afterSignalMs).toBeLessThan(1000);
-      // No temporary files in the caches; whatever is there is whole.
-      const leftovers = async (dir: string) =>
-        (await readdir(dir).catch(() => [] as string[])).filter((n) => n.startsWith('.'));
-      expect(await leftovers(cache)).toEqual([]);
-      expect(await leftovers(join(cache, 'docs'))).toEqual([]);
-      expect(await leftovers(join(cache, 'shards'))).toEqual([]);
+      await expectNoLeftovers(cache);
     } finally {
       hanging.closeAllConnections();
       await new Promise((resolve) => hanging.close(resolve));

@@ -85,6 +85,11 @@ export async function solve(
   const { logger, signal, platform } = resolved;
   const channels = resolveChannels(resolved.channels, resolved.channelAlias);
   const subdirs = [platform, 'noarch'];
+  // Bad overrides fail before any work starts.
+  const virtual = detectVirtualPackages(platform, resolved.virtualPackages);
+  logger.debug(
+    `virtual packages: ${virtual.map((v) => `${v.name}=${v.version}=${v.build}`).join(', ')}`,
+  );
   const progress = createRepodataProgress(logger);
   const solver = startSolver();
   let subset: Subset;
@@ -109,10 +114,6 @@ export async function solve(
   }
   internals.onSubset?.(subset);
   logger.debug(`solving on ${subset.records} records of ${subset.names.size} package names`);
-  const virtual = detectVirtualPackages(platform, resolved.virtualPackages);
-  logger.debug(
-    `virtual packages: ${virtual.map((v) => `${v.name}=${v.version}=${v.build}`).join(', ')}`,
-  );
 
   // rattler wants every subdir of every channel: a missing one is served empty.
   const documents = subset.channels.map((channel) =>

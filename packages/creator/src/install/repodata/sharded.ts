@@ -13,7 +13,7 @@ import { decompress } from 'fzstd';
 import type { Channel } from '../channels.js';
 import { brokenRepodata, checkRecord, type RecordsByFile } from './record.js';
 import { loadShard, type ShardFetchOptions, shardsDir } from './shard-cache.js';
-import type { Limiter, RepodataSource } from './source.js';
+import { type Limiter, type RepodataSource, settleAll } from './source.js';
 
 export const SHARD_INDEX_FILE = 'repodata_shards.msgpack.zst';
 
@@ -143,7 +143,7 @@ export class ShardedSource implements RepodataSource {
 
   async load(names: string[]): Promise<Map<string, RecordsByFile>> {
     const result = new Map<string, RecordsByFile>();
-    await Promise.all(
+    await settleAll(
       names.map(async (name) => {
         const hash = this.index.shards.get(name);
         if (!hash) return;

@@ -43,3 +43,15 @@ export function createLimiter(limit: number): Limiter {
     },
   };
 }
+
+/**
+ * Promise.all that waits for every promise to settle before it rejects with the first
+ * failure: on SIGINT/SIGTERM each branch removes its own temporary files before the error
+ * reaches the CLI (which exits as soon as it has it).
+ */
+export async function settleAll<T>(promises: Array<Promise<T>>): Promise<T[]> {
+  const settled = await Promise.allSettled(promises);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<T>).value);
+}

@@ -22,7 +22,7 @@ import { MonolithicSource } from './monolithic.js';
 import type { RepodataProgress } from './progress.js';
 import { collectShards } from './shard-cache.js';
 import { decodeShardIndex, SHARD_INDEX_FILE, ShardedSource } from './sharded.js';
-import { createLimiter, type Limiter, type RepodataSource } from './source.js';
+import { createLimiter, type Limiter, type RepodataSource, settleAll } from './source.js';
 
 export interface OpenOptions {
   cacheDir: string;
@@ -131,9 +131,9 @@ export async function openChannels(
     limiter: createLimiter(options.shardConcurrency ?? 16),
     changed: false,
   };
-  const opened = await Promise.all(
+  const opened = await settleAll(
     channels.map(async (channel) => {
-      const found = await Promise.all(subdirs.map((s) => openSubdir(channel, s, context)));
+      const found = await settleAll(subdirs.map((s) => openSubdir(channel, s, context)));
       const present = found.filter((s): s is RepodataSource => s !== null);
       if (present.length === 0) {
         throw new PonchoError(

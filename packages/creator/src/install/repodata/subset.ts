@@ -10,7 +10,7 @@
  * records the solver could ever pick are all reached, so the solve result is the same.
  */
 import { type RecordsByFile, specName } from './record.js';
-import type { RepodataSource } from './source.js';
+import { type RepodataSource, settleAll } from './source.js';
 import type { ChannelSources } from './sources.js';
 
 export interface SubsetSubdir {
@@ -69,7 +69,7 @@ export async function collectSubset(
       const owner = channels.findIndex((c) => c.subdirs.some((s) => s.has(name)));
       if (owner >= 0) perChannel[owner]?.push(name);
     }
-    const loaded = await Promise.all(
+    const loaded = await settleAll(
       subset.channels.flatMap((channel, index) =>
         channel.subdirs.map(async (subdir) => {
           const wanted = (perChannel[index] ?? []).filter((n) => subdir.source.has(n));
