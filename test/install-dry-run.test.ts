@@ -83,7 +83,7 @@ describe('--dry-run', () => {
   it('still needs OUT without --dry-run, and refuses an environment folder', async () => {
     const missing = (await cli([join(work, 'spec.json')])) as { code: number; stderr: string };
     expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain('missing OUT');
+    expect(missing.stderr).toContain("missing required argument 'OUT'");
     const prefix = join(work, 'prefix');
     await mkdir(join(prefix, 'conda-meta'), { recursive: true });
     const refused = (await cli(['--dry-run', prefix])) as { code: number; stderr: string };

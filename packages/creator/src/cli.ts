@@ -147,7 +147,10 @@ async function run(name: string, argv: string[]): Promise<number> {
   const options = program.opts<CliOptions>();
   const [spec, outArg] = program.args as [string, string | undefined];
   if (outArg === undefined && !options.dryRun)
-    throw new UsageError('missing OUT: the tarball to write', `e.g. ${name} ${spec} env.tar.gz`);
+    throw new UsageError(
+      "missing required argument 'OUT' (the tarball to write; not needed with --dry-run)",
+      `e.g. ${name} ${spec} env.tar.gz`,
+    );
   const out = outArg ?? '';
   if (out === '-')
     throw new UsageError(

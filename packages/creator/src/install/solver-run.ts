@@ -37,10 +37,36 @@ export interface Solver {
  * Starts the solver thread now, so that loading rattler's WebAssembly (hundreds of ms) overlaps
  * with loading the repodata; the request follows with solve().
  */
+/**
+ * The parent's Node options, less those that only make sense for the main script: a worker
+ * refuses to start under `--input-type` (e.g. `node --input-type=module -e ...`).
+ */
+function workerExecArgv(): string[] {
+  const args: string[] = [];
+  const parent = process.execArgv;
+  for (let i = 0; i < parent.length; i += 1) {
+    const arg = parent[i] as string;
+    if (arg === '--input-type') i += 1;
+    else if (!arg.startsWith('--input-type=')) args.push(arg);
+  }
+  return args;
+}
+
 export function startSolver(): Solver {
-  const worker = new Worker(new URL('./solver-worker.js', import.meta.url));
+  const worker = new Worker(new URL('./solver-worker.js', import.meta.url), {
+    execArgv: workerExecArgv(),
+  });
   // Until solve() is called the thread must not keep the process alive.
   worker.unref();
+  // Listening from the start: an 'error' without a listener would crash the process.
+  let failure: { error: unknown } | undefined;
+  let onFailure: ((error: unknown) => void) | undefined;
+  const fail = (error: unknown) => {
+    failure ??= { error };
+    onFailure?.(error);
+  };
+  worker.on('error', fail);
+  worker.on('exit', (code) => fail(new Error(`the solver thread stopped (exit code ${code})`)));
   let used = false;
   return {
     dispose() {
@@ -60,15 +86,13 @@ export function startSolver(): Solver {
         };
         const onAbort = () => settle(() => reject(signal?.reason));
         if (signal?.aborted) return onAbort();
+        if (failure) return settle(() => reject(failure?.error));
         signal?.addEventListener('abort', onAbort, { once: true });
+        onFailure = (error) => settle(() => reject(error));
         worker.once('message', (reply: SolverReply) =>
           settle(() =>
             reply.ok ? resolve(reply.packages) : reject(new SolverFailure(reply.error)),
           ),
-        );
-        worker.once('error', (error) => settle(() => reject(error)));
-        worker.once('exit', (code) =>
-          settle(() => reject(new Error(`the solver thread stopped (exit code ${code})`))),
         );
         worker.postMessage(request);
       });
