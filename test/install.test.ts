@@ -10,20 +10,15 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { createEnvironment, installLock, solve } from '@poncho/creator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureTestChannel, type ServedChannel, serveChannel } from './channel/index.js';
+import {
+  ensureTestChannel,
+  INSTALLABLE_SPECS,
+  type ServedChannel,
+  serveChannel,
+} from './channel/index.js';
 
 const run = promisify(execFile);
-const SPECS = [
-  'python 3.11.*',
-  'hello-cli',
-  'chain-top',
-  'prefix-echo',
-  'text-config',
-  'softlink-demo',
-  'activate-demo',
-  'generic-data',
-  'legacy-oldstyle',
-];
+const SPECS = INSTALLABLE_SPECS;
 
 let channelDir: string;
 let served: ServedChannel;
@@ -210,13 +205,15 @@ describe('caches', () => {
     const opts = options('caches');
     const before = served.requests.length;
     await solve(['hello-cli'], opts);
-    const firstRequests = served.requests.slice(before).filter((r) => r.includes('repodata.json'));
+    // The channel serves CEP-16 shards: the index and the reached shards are fetched.
+    const isRepodata = (r: string) => r.includes('/repodata') || r.includes('/shards/');
+    const firstRequests = served.requests.slice(before).filter(isRepodata);
     expect(firstRequests.length).toBeGreaterThan(0);
     const mid = served.requests.length;
     const { report } = await createEnvironment(['hello-cli'], join(work, 'env-cache-1'), opts);
     const repodataAgain = served.requests
       .slice(mid)
-      .filter((r) => r.includes('repodata.json') && / 200$/.test(r));
+      .filter((r) => isRepodata(r) && / 200$/.test(r));
     expect(repodataAgain).toEqual([]);
     expect(report.downloadedPackages).toBeGreaterThan(0);
     const warm = await createEnvironment(['hello-cli'], join(work, 'env-cache-2'), opts);

@@ -28,6 +28,7 @@ const NOT_BUILD_INPUTS = new Set([
   'hostile.ts',
   'index.ts',
   'serve.ts',
+  'specs.ts',
   'virtual-packages.ts',
 ]);
 

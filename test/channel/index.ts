@@ -26,5 +26,13 @@ export {
 } from './package-builder.js';
 export { channelPackages, debianPythonVersion } from './packages.js';
 export { CHANNEL_SUBDIRS, type Repodata, repodataFor, writeRepodata } from './repodata.js';
-export { type ServedChannel, type ServeOptions, serveChannel } from './serve.js';
+export {
+  SERVE_MONOLITHIC,
+  SERVE_PLAIN_JSON,
+  type ServedChannel,
+  type ServeOptions,
+  serveChannel,
+} from './serve.js';
+export { writeCompressedRepodata, writeShards, zstdFiles } from './shards.js';
+export { INSTALLABLE_SPECS } from './specs.js';
 export { DEFAULT_VIRTUAL_PACKAGES, writeVirtualPackageChannel } from './virtual-packages.js';

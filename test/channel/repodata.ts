@@ -1,7 +1,12 @@
-/** `<subdir>/repodata.json` for every subdir of the channel, from the built archives. */
+/**
+ * `<subdir>/repodata.json` for every subdir of the channel, from the built archives, and the
+ * same records as `repodata.json.zst` and as CEP-16 shards (shards.ts): a server or a test
+ * picks which of them a client sees.
+ */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuiltArchive, RepodataRecord } from './package-builder.js';
+import { writeCompressedRepodata, writeShards } from './shards.js';
 
 /** Subdirs every channel has; `osx-arm64` stays empty (a platform with no packages). */
 export const CHANNEL_SUBDIRS = ['noarch', 'linux-64', 'osx-arm64'] as const;
@@ -44,5 +49,7 @@ export async function writeRepodata(
       join(channelDir, subdir, 'repodata.json'),
       `${JSON.stringify(repodata, null, 1)}\n`,
     );
+    await writeCompressedRepodata(join(channelDir, subdir));
+    await writeShards(join(channelDir, subdir), repodata);
   }
 }

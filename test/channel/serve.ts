@@ -19,7 +19,18 @@ export interface ServedChannel {
 export interface ServeOptions {
   /** Port to listen on; 0 (default) picks a free one. */
   port?: number;
+  /**
+   * Paths answered with 404 as if absent, e.g. SERVE_MONOLITHIC (no shard index) or
+   * SERVE_PLAIN_JSON (neither shards nor repodata.json.zst). Read on every request: a test
+   * may change it between runs.
+   */
+  hide?: RegExp;
 }
+
+/** Hides the CEP-16 shard index: clients see a monolithic channel (.json.zst and .json). */
+export const SERVE_MONOLITHIC = /\/repodata_shards\.msgpack\.zst$/;
+/** Hides the shard index and repodata.json.zst: clients see repodata.json only. */
+export const SERVE_PLAIN_JSON = /\/(repodata_shards\.msgpack\.zst|repodata\.json\.zst)$/;
 
 function contentType(path: string): string {
   if (path.endsWith('.json')) return 'application/json';
@@ -29,7 +40,12 @@ function contentType(path: string): string {
   return 'application/octet-stream';
 }
 
-async function handle(root: string, request: IncomingMessage, response: ServerResponse) {
+async function handle(
+  root: string,
+  request: IncomingMessage,
+  response: ServerResponse,
+  options: ServeOptions,
+) {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { Allow: 'GET, HEAD' }).end();
     return;
@@ -46,7 +62,7 @@ async function handle(root: string, request: IncomingMessage, response: ServerRe
     response.writeHead(403).end();
     return;
   }
-  const info = await stat(file).catch(() => undefined);
+  const info = options.hide?.test(pathname) ? undefined : await stat(file).catch(() => undefined);
   if (!info?.isFile()) {
     response.writeHead(404, { 'Content-Type': 'text/plain' }).end(`not found: ${pathname}\n`);
     return;
@@ -84,7 +100,7 @@ export async function serveChannel(
     response.on('finish', () => {
       requests.push(`${request.method} ${request.url} ${response.statusCode}`);
     });
-    handle(root, request, response).catch(() => {
+    handle(root, request, response, options).catch(() => {
       if (!response.headersSent) response.writeHead(500);
       response.end();
     });

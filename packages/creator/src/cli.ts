@@ -38,6 +38,7 @@ interface CliOptions {
   quiet?: boolean;
   json?: boolean;
   debug?: boolean;
+  dryRun?: boolean;
 }
 
 export const EXIT_CODES_HELP =
@@ -59,7 +60,7 @@ function buildProgram(name: string): Command {
       '<SPEC>',
       'spec file, environment.yml, lock file, - (stdin) or conda environment folder',
     )
-    .argument('<OUT>', 'tarball to write (.tar.gz, or .tar)')
+    .argument('[OUT]', 'tarball to write (.tar.gz, or .tar); not needed with --dry-run')
     .option(
       '-c, --channel <NAME|URL>',
       "conda channel to use instead of the spec's; repeatable, highest priority first",
@@ -86,6 +87,10 @@ function buildProgram(name: string): Command {
     .option('--find-links <DIR|URL>', 'wheels and sdists for the pip section; repeatable', collect)
     .option('--no-pip-index', 'pip uses only --find-links, never an index')
     .option('--lock-file <FILE>', 'write the lock: exact package URLs and sha256, and pip pins')
+    .option(
+      '--dry-run',
+      'solve only and print the plan (packages, channels, download size); with --lock-file, write the lock',
+    )
     .option(
       '--cache-dir <DIR>',
       'tarball cache (default: $PONCHO_CACHE_DIR or $XDG_CACHE_HOME/poncho/tarballs)',
@@ -131,6 +136,7 @@ function buildProgram(name: string): Command {
         `  ${name} spec.json env.tar.gz\n` +
         `  ${name} --lock-file env.lock.json environment.yml env.tar.gz\n` +
         `  ${name} env.lock.json env.tar.gz            # rebuild exactly, no solve\n` +
+        `  ${name} --dry-run --lock-file env.lock.json spec.json  # solve and lock only\n` +
         `  ${name} --find-links ./wheels --no-pip-index spec.json env.tar.gz\n` +
         `  ${name} ~/miniconda3/envs/work work.tar.gz  # pack an existing environment`,
     )
@@ -160,7 +166,13 @@ async function run(name: string, argv: string[]): Promise<number> {
   const program = buildProgram(name);
   if (!parseCommandLine(() => program.parse(argv, { from: 'user' }))) return ExitCode.ok;
   const options = program.opts<CliOptions>();
-  const [spec, out] = program.args as [string, string];
+  const [spec, outArg] = program.args as [string, string | undefined];
+  if (outArg === undefined && !options.dryRun)
+    throw new UsageError(
+      "missing required argument 'OUT' (the tarball to write; not needed with --dry-run)",
+      `e.g. ${name} ${spec} env.tar.gz`,
+    );
+  const out = outArg ?? '';
   if (out === '-')
     throw new UsageError(
       'OUT cannot be - (stdout): a tarball is written to a file',
@@ -208,6 +220,21 @@ async function run(name: string, argv: string[]): Promise<number> {
   const { createTarball } = await import('./create.js');
   let result: Awaited<ReturnType<typeof createTarball>>;
   try {
+    if (options.dryRun) {
+      const { dryRun, formatPlan } = await import('./install/dry-run.js');
+      const plan = await dryRun(spec, {
+        channels: options.channel,
+        channelAlias: options.channelAlias,
+        platform: options.platform,
+        lockFile: options.lockFile,
+        pkgsDir: options.pkgsDir,
+        offline: options.offline,
+        logger,
+        signal: controller.signal,
+      });
+      process.stdout.write(options.json ? `${JSON.stringify(plan, null, 2)}\n` : formatPlan(plan));
+      return ExitCode.ok;
+    }
     result = await createTarball(spec, out, {
       channels: options.channel,
       channelAlias: options.channelAlias,
@@ -238,7 +265,9 @@ async function run(name: string, argv: string[]): Promise<number> {
     if (stoppedBy) {
       throw new PonchoError(
         'ERR_INTERRUPTED',
-        `interrupted by ${stoppedBy}; the build was cleaned up and ${out} was not written`,
+        options.dryRun
+          ? `interrupted by ${stoppedBy}; nothing was written`
+          : `interrupted by ${stoppedBy}; the build was cleaned up and ${out} was not written`,
         {
           exitCode: stoppedBy === 'SIGINT' ? ExitCode.interrupted : 143,
           cause: error,

@@ -384,12 +384,20 @@ async function createTarballUnredacted(
     noIndex: options.noPipIndex,
   };
 
+  // The cache is keyed on what gets installed, not only on the spec's text: solve first (a warm
+  // solve takes well under a second), so that a channel that added or withdrew a version gives
+  // a new key instead of the old tarball.
+  const solved =
+    source.kind === 'spec' && backend.kind === 'embedded'
+      ? await solveSpec(source.spec, channels, platform, options)
+      : undefined;
   const key = hashKey({
     cacheFormat: CACHE_FORMAT,
     kind: source.kind,
     spec: spec ? serializeSpec(spec) : null,
     // Without credentials: they give access, they do not change the tarball.
     lock: source.kind === 'lock' ? redactUrlCredentials(serializeLock(source.lock)) : null,
+    solved: solved ? redactUrlCredentials(serializeLock(solved)) : null,
     platform,
     channels,
     channelAlias: options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS ?? null,
@@ -419,6 +427,7 @@ async function createTarballUnredacted(
     format,
     level,
     key,
+    solved,
     options,
   };
   const build = (target: string) => buildTarball(plan, target);
@@ -497,6 +506,8 @@ interface BuildPlan {
   level: number;
   /** The cache key (names the build folder when no lock is known before building). */
   key: string;
+  /** The spec's solve, done before the cache lookup (embedded backend). */
+  solved?: Lock;
   options: CreateOptions;
 }
 
@@ -513,12 +524,10 @@ interface Built {
  * lock, adds the pip section, pins and data, packs it into `target`, and removes the folder.
  */
 async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
-  const { source, spec, channels, platform, backend, options } = plan;
+  const { source, spec, channels, platform, options } = plan;
   const { logger, signal } = options;
-  // Checked before the solve: a missing or read-only TMPDIR is found in a moment, not later.
+  // Checked before anything is built: a missing or read-only TMPDIR is a message at once.
   const buildRoot = options.buildRoot ?? (await usableTempDir());
-  // Loaded only to build: a cache hit must not pay for the solver and its WebAssembly.
-  const { solve } = await import('./install/index.js');
   const pkgsDir = options.pkgsDir ?? defaultPkgsDir();
   const installerOptions: InstallerOptions = {
     channels,
@@ -536,11 +545,7 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
     signal,
   };
   const specs = spec ? condaDependencies(spec) : source.kind === 'lock' ? source.lock.specs : [];
-  let lock = source.kind === 'lock' ? canonicalLock(source.lock) : undefined;
-  if (!lock && backend.kind === 'embedded') {
-    logger?.info(`solving ${specs.length} spec(s) on ${channels.join(', ')} for ${platform}`);
-    lock = canonicalLock(await solve(specs, installerOptions));
-  }
+  const lock = source.kind === 'lock' ? canonicalLock(source.lock) : plan.solved;
   // The spec's own channel names (a lock holds them resolved to URLs).
   const specChannels = options.channels?.length
     ? options.channels
@@ -676,6 +681,30 @@ async function buildEnvironment(
       }
     : { pip: pip.pins, ...(pip.pins.length > 0 ? { pipRequested: pip.requested } : {}) };
   return { lock: { ...built, ...pipLock }, warnings };
+}
+
+/** The embedded installer's solve of a spec (the solver is loaded only when needed). */
+async function solveSpec(
+  spec: Spec,
+  channels: string[],
+  platform: string,
+  options: CreateOptions,
+): Promise<Lock> {
+  const { solve } = await import('./install/index.js');
+  const specs = condaDependencies(spec);
+  options.logger?.info(`solving ${specs.length} spec(s) on ${channels.join(', ')} for ${platform}`);
+  const lock = await solve(specs, {
+    channels,
+    platform,
+    channelAlias: options.channelAlias,
+    pkgsDir: options.pkgsDir ?? defaultPkgsDir(),
+    cacheDir: options.repodataDir,
+    offline: options.offline,
+    virtualPackages: options.virtualPackages,
+    logger: options.logger,
+    signal: options.signal,
+  });
+  return canonicalLock(lock);
 }
 
 /** SPEC is an existing conda prefix: pack it as it is (no cache: its content is not keyed). */

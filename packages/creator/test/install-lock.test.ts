@@ -4,6 +4,7 @@ import { Lock, serializeLock } from '@poncho/core/lock';
 import { createLogger } from '@poncho/core/log';
 import { describe, expect, it } from 'vitest';
 import { createProgress } from '../dist/install/progress.js';
+import { createRepodataProgress } from '../dist/install/repodata/progress.js';
 
 const pkg = (name: string) => ({
   name,
@@ -69,6 +70,40 @@ describe('progress', () => {
     none.phase('downloading', 1);
     none.done();
     none.finish();
+    expect(quiet.text()).toBe('');
+    if (noColor !== undefined) process.env.NO_COLOR = noColor;
+  });
+  it('reports repodata bytes and shards on stderr, also when it is not a TTY, unless quiet', () => {
+    const noColor = process.env.NO_COLOR;
+    delete process.env.NO_COLOR;
+    const pipe = sink(false);
+    const progress = createRepodataProgress(
+      createLogger({ stream: pipe.stream }),
+      pipe.stream,
+      0, // a line for every event (the CLI uses 2 s)
+    );
+    progress.downloaded(2_500_000);
+    progress.shard(true);
+    progress.shard(false);
+    progress.names(35);
+    progress.finish();
+    expect(pipe.text()).toContain('repodata: 2.5 MB downloaded');
+    expect(pipe.text().trim().split('\n').at(-1)).toBe(
+      'repodata: 2.5 MB downloaded, 1 shards fetched, 1 from the cache, 35 package names reached',
+    );
+    const tty = sink(true);
+    const drawn = createRepodataProgress(createLogger({ stream: tty.stream }), tty.stream);
+    drawn.scanned(400_000_000);
+    drawn.finish();
+    expect(tty.text()).toContain('400.0 MB scanned');
+    const quiet = sink(false);
+    const silent = createRepodataProgress(
+      createLogger({ stream: quiet.stream, level: 'warn' }),
+      quiet.stream,
+      0,
+    );
+    silent.downloaded(1);
+    silent.finish();
     expect(quiet.text()).toBe('');
     if (noColor !== undefined) process.env.NO_COLOR = noColor;
   });

@@ -9,24 +9,12 @@ import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseRepodata } from '../dist/install/repodata.js';
+import { parseWholeDocument as parseRepodata } from '../dist/install/repodata/monolithic.js';
 import { solve } from '../dist/install/solve.js';
+import { record } from './repodata-fixture.js';
 
 const SHA = (c: string) => c.repeat(64);
 let work: string;
-
-function record(name: string, version: string, extra: Record<string, unknown> = {}) {
-  return {
-    name,
-    version,
-    build: 'h0_0',
-    build_number: 0,
-    depends: [],
-    sha256: SHA('a'),
-    size: 1,
-    ...extra,
-  };
-}
 
 async function writeChannel(
   dir: string,
@@ -280,11 +268,12 @@ describe('repodata cache over HTTP', () => {
     hits = [];
     const lock = await solveApp(join(work, 'http-retry'));
     expect(lock.packages[0]?.name).toBe('app');
-    expect(hits).toContain('/chan/noarch/repodata.json 503');
+    // The first request of a subdir asks for the CEP-16 shard index.
+    expect(hits).toContain('/chan/noarch/repodata_shards.msgpack.zst 503');
     failures = 10;
     await expect(solveApp(join(work, 'http-retry-fail'))).rejects.toMatchObject({
       code: 'ERR_DOWNLOAD',
-      message: expect.stringContaining(`${url}/noarch/repodata.json`),
+      message: expect.stringContaining(`${url}/noarch/repodata_shards.msgpack.zst`),
     });
     failures = 0;
   });

@@ -1,104 +1,53 @@
 /**
- * Solving specs into a Lock with rattler. We load (and cache) the repodata ourselves, apply
- * strict channel priority (a package name found in an earlier channel hides it in later ones;
- * rattler's simpleSolve has no priority setting), add the virtual packages as a synthetic
- * channel, and serve all of it to rattler through solver-fetch. rattler's string errors become
- * one readable PonchoError.
+ * Solving specs into a Lock with rattler, on the subset of records the specs can reach: the
+ * repodata sources are opened (repodata/sources.ts: sharded, monolithic, local), the walk
+ * collects the reachable records with strict channel priority (repodata/subset.ts), and only
+ * those are handed to rattler, as small repodata.json documents it fetches from us
+ * (solver-fetch.ts), in a worker thread that a signal ends at once (solver-run.ts). rattler's
+ * simpleSolve takes channel URLs only (no records, no priority setting), hence the documents.
+ * The virtual packages are a synthetic channel of their own. rattler's string errors become one
+ * readable PonchoError.
  */
-import { simpleSolve } from '@conda-org/rattler';
 import { PonchoError } from '@poncho/core/errors';
 import type { Lock, LockedPackage } from '@poncho/core/lock';
 import { type Channel, resolveChannels } from './channels.js';
-import { type InstallerOptions, type ResolvedOptions, resolveOptions } from './options.js';
-import { loadSubdir, type RepodataRecord, type SubdirRepodata } from './repodata.js';
-import { serveToSolver } from './solver-fetch.js';
+import { type InstallerOptions, resolveOptions } from './options.js';
+import { createRepodataProgress } from './repodata/progress.js';
+import type { RecordsByFile, RepodataRecord } from './repodata/record.js';
+import { openChannels } from './repodata/sources.js';
+import { collectSubset, type Subset, type SubsetSubdir } from './repodata/subset.js';
+import { SolverFailure, startSolver } from './solver-run.js';
 import { detectVirtualPackages, virtualRepodata } from './virtual-packages.js';
 
-type Platform = Parameters<typeof simpleSolve>[2][number];
+export type { RepodataRecord } from './repodata/record.js';
 
-/** Loads every channel's platform and noarch repodata; a channel with neither is an error. */
-export async function loadChannels(
-  channels: Channel[],
-  options: ResolvedOptions,
-): Promise<SubdirRepodata[][]> {
-  const subdirs = [options.platform, 'noarch'];
-  return Promise.all(
-    channels.map(async (channel) => {
-      const loaded = await Promise.all(
-        subdirs.map((subdir) =>
-          loadSubdir(channel, subdir, {
-            cacheDir: options.cacheDir,
-            offline: options.offline,
-            logger: options.logger,
-            signal: options.signal,
-          }),
-        ),
-      );
-      const found = loaded.filter((s): s is SubdirRepodata => s !== null);
-      if (found.length === 0) {
-        throw new PonchoError(
-          'ERR_CHANNEL_NOT_FOUND',
-          `channel not found: ${channel.source} (no ${channel.url}/${options.platform}/repodata.json nor ${channel.url}/noarch/repodata.json)`,
-          {
-            hint: channel.localPath
-              ? 'Check the path: a channel folder holds noarch/repodata.json and <platform>/repodata.json.'
-              : 'Check the channel name or URL (and the channel alias).',
-          },
-        );
-      }
-      return found;
-    }),
-  );
-}
-
-/** Strict priority: drop every record whose name an earlier channel already provides. */
-export function applyStrictPriority(perChannel: SubdirRepodata[][]): SubdirRepodata[][] {
-  const taken = new Set<string>();
-  return perChannel.map((subdirs) => {
-    const names = new Set<string>();
-    const filtered = subdirs.map((s): SubdirRepodata => {
-      const packages = new Map<string, RepodataRecord>();
-      for (const [fileName, record] of s.packages) {
-        names.add(record.name);
-        if (!taken.has(record.name)) packages.set(fileName, record);
-      }
-      if (packages.size === s.packages.size) return s; // nothing hidden: keep the original text
-      const { text: _unused, ...rest } = s;
-      return { ...rest, packages };
-    });
-    for (const name of names) taken.add(name);
-    return filtered;
-  });
-}
-
-function repodataText(subdir: SubdirRepodata): string {
-  // Re-serialising a big index (conda-forge: hundreds of MB) costs time and memory: only
-  // channels that lost records to strict priority are rewritten.
-  if (subdir.text !== undefined) return subdir.text;
+/** A repodata.json document of the given records (what rattler reads from us). */
+function repodataText(records: RecordsByFile, subdir: string): string {
   const packages: Record<string, RepodataRecord> = {};
   const conda: Record<string, RepodataRecord> = {};
-  for (const [fileName, record] of subdir.packages) {
+  for (const [fileName, record] of records) {
     (fileName.endsWith('.conda') ? conda : packages)[fileName] = record;
   }
   return JSON.stringify({
-    info: { subdir: subdir.subdir },
+    info: { subdir },
     packages,
     'packages.conda': conda,
     repodata_version: 1,
   });
 }
 
-function toLocked(record: RepodataRecord, fileName: string, source: SubdirRepodata): LockedPackage {
-  const { channel, subdir } = source;
+function toLocked(record: RepodataRecord, fileName: string, found: SubsetSubdir): LockedPackage {
+  const { channel, subdir, url: indexUrl } = found.source;
   if (!record.sha256 || !/^[0-9a-f]{64}$/.test(record.sha256)) {
     throw new PonchoError(
       'ERR_REPODATA_INVALID',
-      `no valid sha256 for ${fileName} in ${channel.url}/${subdir}/repodata.json`,
+      `no valid sha256 for ${fileName} in ${indexUrl}`,
       {
         hint: 'poncho verifies every package by sha256: re-index the channel so its records carry sha256.',
       },
     );
   }
+  const baseUrl = found.source.baseUrl;
   const locked: LockedPackage = {
     name: record.name,
     version: record.version,
@@ -106,7 +55,7 @@ function toLocked(record: RepodataRecord, fileName: string, source: SubdirRepoda
     buildNumber: record.build_number,
     subdir,
     channel: channel.url,
-    url: source.baseUrl ? `${source.baseUrl}/${fileName}` : `${channel.url}/${subdir}/${fileName}`,
+    url: baseUrl ? `${baseUrl}/${fileName}` : `${channel.url}/${subdir}/${fileName}`,
     fileName,
     sha256: record.sha256,
     depends: record.depends ?? [],
@@ -120,78 +69,110 @@ function toLocked(record: RepodataRecord, fileName: string, source: SubdirRepoda
   return locked;
 }
 
-export async function solve(specs: string[], options: InstallerOptions): Promise<Lock> {
+export interface SolveInternals {
+  /** Hand the solver every record instead of the reachable subset (tests compare the two). */
+  everything?: boolean;
+  /** Told how many records the solver was given. */
+  onSubset?: (subset: Subset) => void;
+}
+
+export async function solve(
+  specs: string[],
+  options: InstallerOptions,
+  internals: SolveInternals = {},
+): Promise<Lock> {
   const resolved = resolveOptions(options);
+  const { logger, signal, platform } = resolved;
   const channels = resolveChannels(resolved.channels, resolved.channelAlias);
-  const loaded = await loadChannels(channels, resolved);
-  const filtered = applyStrictPriority(loaded);
-  const virtual = detectVirtualPackages(resolved.platform, resolved.virtualPackages);
-  resolved.logger.debug(
+  const subdirs = [platform, 'noarch'];
+  // Bad overrides fail before any work starts.
+  const virtual = detectVirtualPackages(platform, resolved.virtualPackages);
+  logger.debug(
     `virtual packages: ${virtual.map((v) => `${v.name}=${v.version}=${v.build}`).join(', ')}`,
   );
+  const progress = createRepodataProgress(logger);
+  const solver = startSolver();
+  let subset: Subset;
+  try {
+    const sources = await openChannels(channels, subdirs, {
+      cacheDir: resolved.cacheDir,
+      offline: resolved.offline,
+      logger,
+      signal,
+      progress,
+    });
+    subset = await collectSubset(specs, sources, {
+      signal,
+      onNames: (n) => progress.names(n),
+      everything: internals.everything,
+    });
+  } catch (error) {
+    solver.dispose();
+    throw error;
+  } finally {
+    progress.finish();
+  }
+  internals.onSubset?.(subset);
+  logger.debug(`solving on ${subset.records} records of ${subset.names.size} package names`);
 
   // rattler wants every subdir of every channel: a missing one is served empty.
-  const documents = (subdirs: SubdirRepodata[]) =>
-    new Map(
-      [resolved.platform, 'noarch'].map((name) => {
-        const found = subdirs.find((s) => s.subdir === name);
-        return [name, found ? repodataText(found) : JSON.stringify(virtualRepodata([], name))];
-      }),
-    );
-  const servers = filtered.map((subdirs) => serveToSolver(documents(subdirs)));
-  const virtualServer = serveToSolver(
-    new Map([
-      [resolved.platform, JSON.stringify(virtualRepodata(virtual, resolved.platform))],
-      ['noarch', JSON.stringify(virtualRepodata([], 'noarch'))],
-    ]),
+  const documents = subset.channels.map((channel) =>
+    subdirs.map((name): [string, string] => {
+      const found = channel.subdirs.find((s) => s.source.subdir === name);
+      return [name, repodataText(found?.records ?? new Map(), name)];
+    }),
   );
-  const byServerUrl = new Map(servers.map((server, index) => [`${server.url}/`, index]));
+  let picked: Awaited<ReturnType<typeof solver.solve>>;
   try {
-    let solved: Awaited<ReturnType<typeof simpleSolve>>;
-    try {
-      solved = await simpleSolve(
+    picked = await solver.solve(
+      {
         specs,
-        [...servers.map((s) => s.url), virtualServer.url],
-        [resolved.platform as Platform, 'noarch'],
-        [],
-      );
-    } catch (error) {
-      throw solveError(error, specs, channels, loaded, resolved.platform);
-    }
-    const packages: LockedPackage[] = [];
-    for (const pkg of solved) {
-      const index =
-        pkg.repoName === undefined
-          ? undefined
-          : byServerUrl.get(pkg.repoName.endsWith('/') ? pkg.repoName : `${pkg.repoName}/`);
-      const subdirName = pkg.subdir ?? '';
-      const fileName = pkg.filename;
-      pkg.free();
-      if (index === undefined) continue; // a virtual package
-      // The folder the record was listed in (its own `subdir` field may say otherwise).
-      const candidates = filtered[index] ?? [];
-      const source =
-        candidates.find((s) => s.subdir === subdirName && s.packages.has(fileName)) ??
-        candidates.find((s) => s.packages.has(fileName));
-      const record = source?.packages.get(fileName);
-      if (!record || !source) {
-        throw new Error(`solver returned an unknown package ${fileName} (${subdirName})`);
-      }
-      packages.push(toLocked(record, fileName, source));
-    }
-    packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    return {
-      lockVersion: 1,
-      platform: resolved.platform,
-      channels: channels.map((c) => c.url),
-      specs,
-      packages,
-      pip: [],
-    };
-  } finally {
-    for (const server of servers) server.release();
-    virtualServer.release();
+        platform,
+        channels: documents,
+        virtual: subdirs.map((name) => [
+          name,
+          JSON.stringify(virtualRepodata(name === platform ? virtual : [], name)),
+        ]),
+      },
+      signal,
+    );
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    if (error instanceof SolverFailure)
+      throw solveError(error.message, specs, channels, subset, platform);
+    // The WebAssembly panicked (rattler aborts on e.g. capacity overflows in huge problems).
+    throw new PonchoError(
+      'ERR_SOLVE',
+      `the solver crashed for [${specs.join(', ')}]: ${(error as Error).message}`,
+      {
+        hint: `Narrow the specs (the solver was given ${subset.records} records of ${subset.names.size} package names).`,
+        cause: error,
+      },
+    );
   }
+  const packages: LockedPackage[] = [];
+  for (const { channel: index, subdir: subdirName, fileName } of picked) {
+    if (index === null) continue; // a virtual package
+    // The folder the record was listed in (its own `subdir` field may say otherwise).
+    const candidates = subset.channels[index]?.subdirs ?? [];
+    const found =
+      candidates.find((s) => s.source.subdir === subdirName && s.records.has(fileName)) ??
+      candidates.find((s) => s.records.has(fileName));
+    const record = found?.records.get(fileName);
+    if (!record || !found) {
+      throw new Error(`solver returned an unknown package ${fileName} (${subdirName})`);
+    }
+    packages.push(toLocked(record, fileName, found));
+  }
+  packages.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  return {
+    lockVersion: 1,
+    platform,
+    channels: channels.map((c) => c.url),
+    specs,
+    packages,
+    pip: [],
+  };
 }
 
 /** Turns rattler's message into one error naming the package, the constraint and the channels. */
@@ -199,7 +180,7 @@ export function solveError(
   error: unknown,
   specs: string[],
   channels: Channel[],
-  loaded: SubdirRepodata[][],
+  subset: Subset,
   platform: string,
 ): PonchoError {
   const raw =
@@ -242,13 +223,14 @@ export function solveError(
     const name = missing[1];
     const constraint = (missing[2] ?? '').trim().replace(/\.$/, '') || '*';
     const offers: string[] = [];
-    for (const subdirs of loaded) {
+    for (const { sources, subdirs } of subset.channels) {
       const versions = new Set<string>();
       for (const s of subdirs)
-        for (const r of s.packages.values()) if (r.name === name) versions.add(r.version);
-      const channel = subdirs[0]?.channel;
-      if (versions.size > 0 && channel)
-        offers.push(`${channel.url} has ${name} ${[...versions].sort().slice(-5).join(', ')}`);
+        for (const r of s.records.values()) if (r.name === name) versions.add(r.version);
+      if (versions.size > 0)
+        offers.push(
+          `${sources.channel.url} has ${name} ${[...versions].sort().slice(-5).join(', ')}`,
+        );
     }
     if (name.startsWith('__')) {
       headline = `cannot install for ${platform}: a package needs the virtual package ${name} ${constraint}${neededBy}, which this target does not provide`;
