@@ -257,14 +257,19 @@ describe('a damaged package cache is repaired from the verified archive', () => 
 /** A channel of noarch packages made here: `payload` files by path, relative to the prefix. */
 async function smallChannel(
   name: string,
-  packages: Array<{ name: string; files: Record<string, string>; depends?: string[] }>,
+  packages: Array<{
+    name: string;
+    files: Record<string, string>;
+    depends?: string[];
+    version?: string;
+  }>,
 ): Promise<string> {
   const dir = join(work, name);
   const archives: BuiltArchive[] = [];
   for (const pkg of packages) {
     const def: PackageDefinition = {
       name: pkg.name,
-      version: '1.0',
+      version: pkg.version ?? '1.0',
       build: '0',
       buildNumber: 0,
       subdir: 'noarch',
@@ -453,5 +458,71 @@ describe('smaller things conda users expect', () => {
     const history = execFileSync('tar', ['-xzOf', built.path, 'conda-meta/history']).toString();
     expect(history).toContain('# cmd: poncho_package_create');
     expect(history).not.toContain('conda version');
+  });
+});
+
+describe('channel-qualified specs, as conda, mamba and pixi read them', () => {
+  let first: string;
+  let second: string;
+  let served: ServedChannel;
+  let m: Machine;
+
+  beforeAll(async () => {
+    const tool = (version: string) => ({
+      name: 'tool',
+      version,
+      files: { [`share/tool/${version}`]: `${version}\n` },
+    });
+    first = await smallChannel('first-channel', [tool('1.0')]);
+    second = await smallChannel('second-channel', [tool('2.0')]);
+    served = await serveChannel(second);
+    m = await machine('channel-specs');
+  });
+  afterAll(async () => {
+    await served?.close();
+  });
+
+  /** The dry run's plan for `dependency` with `first` as the spec's only channel. */
+  const plan = async (dependency: string) => {
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({ conda: { channels: [first], dependencies: [dependency] } }),
+    );
+    const result = await runNodeCli(CREATE_BIN, ['--dry-run', '--json', 'spec.json'], m);
+    expect(result.code, result.stderr).toBe(0);
+    return JSON.parse(result.stdout.toString()) as {
+      channels: string[];
+      packages: Array<{ name: string; version: string; channel: string; subdir: string }>;
+    };
+  };
+
+  it('takes the package from the channel named, which joins the channel list', async () => {
+    const secondUrl = `file://${second}`;
+    expect((await plan('tool')).packages).toMatchObject([{ version: '1.0' }]);
+    for (const spec of [
+      `${second}::tool`,
+      `${served.url}::tool >=1`,
+      `tool[channel=${second}]`,
+      `tool >=1[channel='${served.url}', subdir=noarch]`,
+      `${second}/noarch::tool`,
+    ]) {
+      const result = await plan(spec);
+      expect(result.packages, spec).toMatchObject([
+        { name: 'tool', version: '2.0', subdir: 'noarch' },
+      ]);
+      expect([secondUrl, served.url]).toContain(result.packages[0]?.channel);
+      expect(result.channels).toContain(result.packages[0]?.channel);
+    }
+    // `*` is any channel, by priority: the first one's.
+    expect((await plan('*/noarch::tool')).packages).toMatchObject([{ version: '1.0' }]);
+  });
+
+  it('builds a tarball from a channel-qualified spec', async () => {
+    await writeFile(
+      join(m.cwd, 'spec.json'),
+      JSON.stringify({ conda: { channels: [first], dependencies: [`${served.url}::tool`] } }),
+    );
+    const built = await create(m, ['--no-cache', 'spec.json', 'env.tar.gz']);
+    expect(execFileSync('tar', ['-xzOf', built.path, 'share/tool/2.0']).toString()).toBe('2.0\n');
   });
 });

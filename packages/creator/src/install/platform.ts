@@ -1,7 +1,8 @@
 /** Conda platform names (subdirs) for this host and checks on user-given ones. */
 import { PonchoError } from '@poncho/core/errors';
 
-const KNOWN = new Set([
+/** Every conda subdir, noarch included. */
+export const KNOWN_SUBDIRS: ReadonlySet<string> = new Set([
   'linux-64',
   'linux-aarch64',
   'linux-ppc64le',
@@ -32,9 +33,9 @@ export function hostPlatform(): string {
 }
 
 export function checkPlatform(platform: string): string {
-  if (!KNOWN.has(platform) || platform === 'noarch') {
+  if (!KNOWN_SUBDIRS.has(platform) || platform === 'noarch') {
     throw new PonchoError('ERR_PLATFORM', `unknown target platform: ${platform}`, {
-      hint: `Use a conda subdir such as ${[...KNOWN]
+      hint: `Use a conda subdir such as ${[...KNOWN_SUBDIRS]
         .filter((p) => p !== 'noarch')
         .slice(0, 8)
         .join(', ')}.`,

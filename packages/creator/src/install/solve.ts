@@ -10,6 +10,7 @@
  */
 import { PonchoError } from '@poncho/core/errors';
 import type { Lock, LockedPackage } from '@poncho/core/lock';
+import { splitChannelSpecs } from './channel-specs.js';
 import { type Channel, resolveChannels } from './channels.js';
 import { type InstallerOptions, resolveOptions } from './options.js';
 import { createRepodataProgress } from './repodata/progress.js';
@@ -83,7 +84,12 @@ export async function solve(
 ): Promise<Lock> {
   const resolved = resolveOptions(options);
   const { logger, signal, platform } = resolved;
-  const channels = resolveChannels(resolved.channels, resolved.channelAlias);
+  // `channel::pkg` and `pkg[channel=...]`: the solver gets plain specs, the walk the pins.
+  const qualified = splitChannelSpecs(specs, resolved.channelAlias);
+  const channels = resolveChannels(
+    [...resolved.channels, ...qualified.channels],
+    resolved.channelAlias,
+  );
   const subdirs = [platform, 'noarch'];
   // Bad overrides fail before any work starts.
   const virtual = detectVirtualPackages(platform, resolved.virtualPackages);
@@ -101,8 +107,9 @@ export async function solve(
       signal,
       progress,
     });
-    subset = await collectSubset(specs, sources, {
+    subset = await collectSubset(qualified.specs, sources, {
       signal,
+      pins: qualified.pins,
       onNames: (n) => progress.names(n),
       everything: internals.everything,
     });
@@ -126,7 +133,7 @@ export async function solve(
   try {
     picked = await solver.solve(
       {
-        specs,
+        specs: qualified.specs,
         platform,
         channels: documents,
         virtual: subdirs.map((name) => [

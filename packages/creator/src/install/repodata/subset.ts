@@ -7,8 +7,10 @@
  * Strict channel priority is applied per name on the way: a name is taken from the first
  * channel that has it (in any subdir), and the later channels' records of that name are
  * neither read nor followed. This is the same rule as filtering the whole index first, and the
- * records the solver could ever pick are all reached, so the solve result is the same.
+ * records the solver could ever pick are all reached, so the solve result is the same. A name
+ * pinned to a channel (`conda-forge::numpy`) is taken from that channel only.
  */
+import type { ChannelPin } from '../channel-specs.js';
 import { type RecordsByFile, specName } from './record.js';
 import { type RepodataSource, settleAll } from './source.js';
 import type { ChannelSources } from './sources.js';
@@ -32,6 +34,8 @@ export interface SubsetOptions {
   onNames?: (count: number) => void;
   /** Start from every name of every channel: the whole index (for comparisons in tests). */
   everything?: boolean;
+  /** Names pinned to a channel and/or subdir (channel-specs.ts): taken only from there. */
+  pins?: ReadonlyMap<string, ChannelPin>;
 }
 
 export async function collectSubset(
@@ -66,13 +70,20 @@ export async function collectSubset(
     // Strict priority: each name from the first channel that has it.
     const perChannel = channels.map(() => [] as string[]);
     for (const name of names) {
-      const owner = channels.findIndex((c) => c.subdirs.some((s) => s.has(name)));
+      const pin = options.pins?.get(name);
+      const owner = channels.findIndex(
+        (c) =>
+          (pin?.url === undefined || c.channel.url === pin.url) &&
+          c.subdirs.some((s) => allowed(s, pin) && s.has(name)),
+      );
       if (owner >= 0) perChannel[owner]?.push(name);
     }
     const loaded = await settleAll(
       subset.channels.flatMap((channel, index) =>
         channel.subdirs.map(async (subdir) => {
-          const wanted = (perChannel[index] ?? []).filter((n) => subdir.source.has(n));
+          const wanted = (perChannel[index] ?? []).filter(
+            (n) => allowed(subdir.source, options.pins?.get(n)) && subdir.source.has(n),
+          );
           return { subdir, found: wanted.length > 0 ? await subdir.source.load(wanted) : null };
         }),
       ),
@@ -90,4 +101,9 @@ export async function collectSubset(
   }
   options.onNames?.(subset.names.size);
   return subset;
+}
+
+/** A name pinned to a subdir (`conda-forge/noarch::pkg`) is looked up in that subdir only. */
+function allowed(source: RepodataSource, pin: ChannelPin | undefined): boolean {
+  return pin?.subdir === undefined || source.subdir === pin.subdir;
 }
