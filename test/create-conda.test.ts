@@ -5,10 +5,12 @@
  * scripts, damaged package caches, packing an existing prefix that was tampered with, pip
  * pins with hashes.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createServer, get as httpGet } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -524,5 +526,65 @@ describe('channel-qualified specs, as conda, mamba and pixi read them', () => {
     );
     const built = await create(m, ['--no-cache', 'spec.json', 'env.tar.gz']);
     expect(execFileSync('tar', ['-xzOf', built.path, 'share/tool/2.0']).toString()).toBe('2.0\n');
+  });
+});
+
+describe('a private channel behind basic auth', () => {
+  it('writes no credential to disk, and keeps the cache files naming it 0600', async () => {
+    const secret = 'pr1vate-t0ken';
+    const inner = await serveChannel(channelDir);
+    // The channel as a private server has it: nothing without the right Basic credentials.
+    const expected = `Basic ${Buffer.from(`ci:${secret}`).toString('base64')}`;
+    const server = createServer((request, response) => {
+      if (request.headers.authorization !== expected) {
+        response.writeHead(401, { 'www-authenticate': 'Basic realm="private"' }).end();
+        return;
+      }
+      httpGet(`${inner.url}${request.url}`, (upstream) => {
+        response.writeHead(upstream.statusCode ?? 502, upstream.headers);
+        upstream.pipe(response);
+      });
+    });
+    await new Promise<void>((ready) => server.listen(0, '127.0.0.1', ready));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      const m = await machine('private-channel');
+      const write = (url: string) =>
+        writeFile(
+          join(m.cwd, 'spec.json'),
+          JSON.stringify({ conda: { channels: [url], dependencies: ['python=3.11'] } }),
+        );
+      await write(`http://127.0.0.1:${port}`);
+      const refused = await runNodeCli(CREATE_BIN, ['--no-cache', 'spec.json', 'x.tar.gz'], m);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('401');
+
+      await write(`http://ci:${secret}@127.0.0.1:${port}`);
+      await create(m, ['--lock-file', 'env.lock.json', 'spec.json', 'env.tar.gz']);
+      // Nothing but the spec the user wrote holds the token: not the caches, lock or tarball.
+      const found = spawnSync('grep', [
+        '-r',
+        '-l',
+        '-a',
+        '--exclude=spec.json',
+        secret,
+        m.home,
+      ]).stdout.toString();
+      expect(found).toBe('');
+      const states = execFileSync('find', [join(m.home, 'xdg'), '-name', '*.state.json'])
+        .toString()
+        .trim()
+        .split('\n')
+        .filter(Boolean);
+      expect(states.length).toBeGreaterThan(0);
+      for (const state of states) {
+        expect((await stat(state)).mode & 0o777, state).toBe(0o600);
+        expect(await readFile(state, 'utf8')).toContain('***');
+      }
+    } finally {
+      server.closeAllConnections();
+      await new Promise((done) => server.close(done));
+      await inner.close();
+    }
   });
 });

@@ -11,6 +11,10 @@
  * names a body that is not complete, and two processes refreshing the same URL at once cannot
  * pair one's state with the other's body. Bodies no state names any more are removed (gc).
  * Large bodies are streamed to disk (conda-forge's linux-64 repodata.json is hundreds of MB).
+ *
+ * A private channel's URL carries credentials (`https://user:token@host/...`, `/t/TOKEN/`):
+ * they never reach the disk. States are keyed and labelled by the URL with its credentials
+ * redacted, and a private channel's files are 0600 (readable by their owner only).
  */
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
@@ -22,6 +26,7 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { isPonchoError, PonchoError } from '@poncho/core/errors';
 import { tempSibling, writeFileAtomic } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
+import { redactUrlCredentials } from '../../url-credentials.js';
 import { decoder } from '../decompress.js';
 import { httpGet, httpStatusError } from '../http.js';
 
@@ -67,7 +72,12 @@ export function documentsDir(cacheDir: string): string {
 }
 
 function stateKey(url: string): string {
-  return createHash('sha256').update(url).digest('hex').slice(0, 24);
+  return createHash('sha256').update(redactUrlCredentials(url)).digest('hex').slice(0, 24);
+}
+
+/** A URL with credentials names a private channel: its cache files are its owner's only. */
+function fileMode(url: string): number {
+  return redactUrlCredentials(url) === url ? 0o644 : 0o600;
 }
 
 function statePath(cacheDir: string, url: string): string {
@@ -77,7 +87,8 @@ function statePath(cacheDir: string, url: string): string {
 async function readState(path: string, url: string): Promise<CacheState | null> {
   try {
     const state = JSON.parse(await readFile(path, 'utf8')) as CacheState;
-    return state.url === url && (typeof state.sha256 === 'string' || state.missing === true)
+    return state.url === redactUrlCredentials(url) &&
+      (typeof state.sha256 === 'string' || state.missing === true)
       ? state
       : null;
   } catch {
@@ -138,8 +149,9 @@ export async function fetchDocument(
   if (cached?.etag) headers['if-none-match'] = cached.etag;
   if (cached?.lastModified) headers['if-modified-since'] = cached.lastModified;
   const response = await httpGet(url, headers, options.signal);
+  const stateOptions = { what: 'repodata cache state', mode: fileMode(url) };
   const validators = () => ({
-    url,
+    url: redactUrlCredentials(url),
     etag: response.headers.get('etag') ?? undefined,
     lastModified: response.headers.get('last-modified') ?? undefined,
     maxAgeSeconds: maxAgeOf(response.headers.get('cache-control')),
@@ -154,13 +166,13 @@ export async function fetchDocument(
       etag: response.headers.get('etag') ?? cached.etag,
       lastModified: response.headers.get('last-modified') ?? cached.lastModified,
     };
-    await writeFileAtomic(stateFile, JSON.stringify(refreshed), { what: 'repodata cache state' });
+    await writeFileAtomic(stateFile, JSON.stringify(refreshed), stateOptions);
     return hit(refreshed);
   }
   if (response.status === 404) {
     await response.body?.cancel();
     const missing = { ...validators(), missing: true, sha256: '', size: 0, ext };
-    await writeFileAtomic(stateFile, JSON.stringify(missing), { what: 'repodata cache state' });
+    await writeFileAtomic(stateFile, JSON.stringify(missing), stateOptions);
     return 'missing';
   }
   if (!response.ok || !response.body) {
@@ -171,7 +183,7 @@ export async function fetchDocument(
   const { sha256, size } = await storeBody(cacheDir, body, ext, url, options);
   const fresh: CacheState = { ...validators(), sha256, size, ext };
   log?.debug(`repodata downloaded: ${url} (${size} bytes stored)`);
-  await writeFileAtomic(stateFile, JSON.stringify(fresh), { what: 'repodata cache state' });
+  await writeFileAtomic(stateFile, JSON.stringify(fresh), stateOptions);
   return hit(fresh, true);
 }
 
@@ -202,8 +214,8 @@ async function storeBody(
   const unzstd = options.decode === 'zstd' ? decoder('zstd') : undefined;
   try {
     const stages = unzstd
-      ? [body, count, unzstd.stream, digest, createWriteStream(temp)]
-      : [body, count, digest, createWriteStream(temp)];
+      ? [body, count, unzstd.stream, digest, createWriteStream(temp, { mode: fileMode(url) })]
+      : [body, count, digest, createWriteStream(temp, { mode: fileMode(url) })];
     await (pipeline as (...streams: unknown[]) => Promise<void>)(...stages, {
       signal: options.signal,
     });
