@@ -116,6 +116,9 @@ describe('one lock from every form of the same channel', () => {
     const shardGets = sharded.requests.filter((r) => r.includes('/shards/'));
     expect(shardGets).toHaveLength(2);
     expect(shardGets.every((r) => r.endsWith(' 200'))).toBe(true);
+    // The decoded shard indexes are kept beside the indexes, for the next solve.
+    const docs = await readdir(join(cacheDir('few'), 'docs'));
+    expect(docs.filter((n) => n.endsWith('.shardnames'))).toHaveLength(2);
     const before = sharded.requests.length;
     const again = await solve(['hello-cli'], {
       channels: [sharded.url],

@@ -94,7 +94,8 @@ beforeAll(async () => {
   git('tag', 'v1');
   await writeFile(join(repo, 'v.txt'), 'v2\n');
   git('commit', '--quiet', '-am', 'v2');
-});
+  // git and a server start: seconds when the whole suite shares two cores (10 s timed out).
+}, 60_000);
 
 afterAll(async () => {
   await new Promise((done) => server.close(done));

@@ -93,6 +93,10 @@ async function openSubdir(
     if (typeof doc === 'string') continue;
     if (doc.downloaded) context.changed = true;
     if (file === SHARD_INDEX_FILE) {
+      // Kept beside the document (removed with it) or, for local folders, under local/.
+      const decodedPath = channel.localPath
+        ? (await localIndexPath(context.cacheDir, doc.identity)).replace(/\.names$/, '.shardnames')
+        : join(documentsDir(context.cacheDir), `${doc.identity}.shardnames`);
       return ShardedSource.open(
         channel,
         subdir,
@@ -101,6 +105,7 @@ async function openSubdir(
         { cacheDir: context.cacheDir, offline: context.offline, signal: context.signal },
         context.limiter,
         (downloaded) => context.progress?.shard(downloaded),
+        decodedPath,
       );
     }
     const indexPath = channel.localPath
