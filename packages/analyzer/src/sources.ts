@@ -50,8 +50,8 @@ export interface ExpandedSources {
   roots: string[];
 }
 
-/** Folder names never searched for sources. */
-const SKIPPED_FOLDERS = new Set([
+/** Folder names never searched for sources (the Nx plugin walks projects by the same list). */
+export const SKIPPED_FOLDERS: ReadonlySet<string> = new Set([
   '.git',
   '.hg',
   '.svn',

@@ -61,7 +61,7 @@ function describe(error: unknown, withStack: boolean): string {
  * PonchoError where it happened still gets a message naming the path and a failure status,
  * never exit 70.
  */
-const ENVIRONMENT_ERRNOS = new Set([
+export const ENVIRONMENT_ERRNOS: ReadonlySet<string> = new Set([
   'ENOSPC',
   'EDQUOT',
   'EROFS',
@@ -72,14 +72,21 @@ const ENVIRONMENT_ERRNOS = new Set([
   'EIO',
 ]);
 
-/** A PonchoError for a system error of the machine (see ENVIRONMENT_ERRNOS), else undefined. */
-export function environmentFault(error: unknown, exitCode: number): PonchoError | undefined {
+/**
+ * A PonchoError for a system error of the machine (one of `errnos`, by default
+ * ENVIRONMENT_ERRNOS) with the given exit status, else undefined.
+ */
+export function environmentFault(
+  error: unknown,
+  exitCode: number,
+  errnos: ReadonlySet<string> = ENVIRONMENT_ERRNOS,
+): PonchoError | undefined {
   const code = errnoCode(error);
-  if (isPonchoError(error) || code === undefined || !ENVIRONMENT_ERRNOS.has(code)) return;
+  if (isPonchoError(error) || code === undefined || !errnos.has(code)) return;
   const path = (error as { path?: unknown }).path;
   const base =
     typeof path === 'string'
-      ? fileError(error, path, 'file')
+      ? fileError(error, path, 'file or folder')
       : new PonchoError('ERR_SYSTEM', `the system refused: ${describe(error, false)}`, {
           hint: 'Check the free disk space, permissions and open-file limits, then run again.',
           cause: error,

@@ -6,7 +6,8 @@
 
 import { constants } from 'node:os';
 import { isatty } from 'node:tty';
-import { ExitCode, errnoCode, fileError, PonchoError } from '@poncho/core/errors';
+import { ENVIRONMENT_ERRNOS, environmentFault } from '@poncho/core/cli';
+import { ExitCode, PonchoError } from '@poncho/core/errors';
 import { createLogger, type Logger } from '@poncho/core/log';
 import { activatedEnv, activationScripts, commandLine } from './activate.js';
 import { type PreparedEnvironment, prepareEnvironment } from './environment.js';
@@ -123,18 +124,12 @@ function asRunnerFailure(error: unknown): unknown {
 /**
  * The machine's faults (a full disk, a read-only or vanished folder, too many open files) are
  * not bugs in the runner, wherever they surface: 125 with the path the system named, not 70.
+ * Before the command runs, a vanished or too long path is the worker's too.
  */
-const ENVIRONMENT_ERRNOS = new Set([
-  'ENOSPC',
-  'EDQUOT',
-  'EROFS',
-  'EACCES',
-  'EPERM',
+const RUNNER_ENVIRONMENT_ERRNOS: ReadonlySet<string> = new Set([
+  ...ENVIRONMENT_ERRNOS,
   'ENOENT',
   'ENOTDIR',
-  'EIO',
-  'EMFILE',
-  'ENFILE',
   'ENOMEM',
   'ENAMETOOLONG',
   'ELOOP',
@@ -143,13 +138,5 @@ const ENVIRONMENT_ERRNOS = new Set([
 ]);
 
 function asEnvironmentFault(error: unknown): unknown {
-  const code = errnoCode(error);
-  if (code === undefined || !ENVIRONMENT_ERRNOS.has(code)) return error;
-  const path = (error as NodeJS.ErrnoException).path;
-  const failure = fileError(error, path ?? '(unnamed)', 'file or folder');
-  return new PonchoError(failure.code, failure.message, {
-    hint: failure.hint,
-    cause: error,
-    exitCode: RunnerExitCode.environment,
-  });
+  return environmentFault(error, RunnerExitCode.environment, RUNNER_ENVIRONMENT_ERRNOS) ?? error;
 }

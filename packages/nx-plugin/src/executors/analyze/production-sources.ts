@@ -7,27 +7,8 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SKIPPED_FOLDERS } from '@poncho/analyzer';
 import { fileError } from '@poncho/core/errors';
-
-/**
- * The analyzer's own list (packages/analyzer/src/sources.ts), which it does not export: a folder
- * given to it is walked the same way, so the executor walks as it would, minus the tests.
- */
-const SKIPPED_FOLDERS = new Set([
-  '.git',
-  '.hg',
-  '.svn',
-  '.tox',
-  '.nox',
-  '.venv',
-  '.mypy_cache',
-  '.pytest_cache',
-  '.ruff_cache',
-  '.eggs',
-  '__pycache__',
-  'node_modules',
-  'site-packages',
-]);
 
 const TEST_FOLDERS = new Set(['tests', 'test']);
 
