@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { decode } from '@msgpack/msgpack';
 import { writeFileAtomic } from '@poncho/core/fs';
 import { decompress } from 'fzstd';
+import { redactUrlCredentials, restoreUrlCredentials } from '../../url-credentials.js';
 import type { Channel } from '../channels.js';
 import { brokenRepodata, checkRecord, type RecordsByFile } from './record.js';
 import { loadShard, type ShardFetchOptions, shardsDir } from './shard-cache.js';
@@ -106,11 +107,19 @@ export function decodeShard(bytes: Uint8Array, url: string, subdir: string): Rec
 
 const DECODED_MAGIC = 'PSIX';
 
-/** The decoded index: "PSIX" | u32 header length | header JSON | 32 bytes per name. */
+/**
+ * The decoded index: "PSIX" | u32 header length | header JSON | 32 bytes per name. The base
+ * URLs are stored without a private channel's credentials, which loading puts back from the
+ * index's own URL.
+ */
 async function saveDecodedIndex(path: string, index: ShardIndex): Promise<void> {
   const names = [...index.shards.keys()];
   const header = Buffer.from(
-    JSON.stringify({ baseUrl: index.baseUrl, shardsBaseUrl: index.shardsBaseUrl, names }),
+    JSON.stringify({
+      baseUrl: redactUrlCredentials(index.baseUrl),
+      shardsBaseUrl: redactUrlCredentials(index.shardsBaseUrl),
+      names,
+    }),
   );
   const out = Buffer.alloc(8 + header.length + 32 * names.length);
   out.write(DECODED_MAGIC, 0, 'latin1');
@@ -122,7 +131,7 @@ async function saveDecodedIndex(path: string, index: ShardIndex): Promise<void> 
   await writeFileAtomic(path, out, { what: 'decoded shard index' });
 }
 
-async function loadDecodedIndex(path: string): Promise<ShardIndex | null> {
+async function loadDecodedIndex(path: string, indexUrl: string): Promise<ShardIndex | null> {
   const bytes = await readFile(path).catch(() => null);
   if (!bytes || bytes.length < 8 || bytes.toString('latin1', 0, 4) !== DECODED_MAGIC) return null;
   try {
@@ -138,7 +147,13 @@ async function loadDecodedIndex(path: string): Promise<ShardIndex | null> {
     header.names.forEach((name, i) => {
       shards.set(name, bytes.toString('hex', start + 32 * i, start + 32 * (i + 1)));
     });
-    return { shards, baseUrl: header.baseUrl, shardsBaseUrl: header.shardsBaseUrl };
+    // The credentials of the index's URL (user:password@host, or /t/TOKEN): its origin and
+    // its folder are the candidates; a URL they cannot restore means decoding afresh.
+    const candidates = [new URL('/', indexUrl).href, indexUrl.replace(/\/[^/]*$/, '')];
+    const baseUrl = restoreUrlCredentials(header.baseUrl, candidates);
+    const shardsBaseUrl = restoreUrlCredentials(header.shardsBaseUrl, candidates);
+    if (baseUrl === undefined || shardsBaseUrl === undefined) return null;
+    return { shards, baseUrl, shardsBaseUrl };
   } catch {
     return null;
   }
@@ -174,7 +189,7 @@ export class ShardedSource implements RepodataSource {
     onShard?: (downloaded: boolean) => void,
     decodedPath?: string,
   ): Promise<ShardedSource> {
-    let index = decodedPath ? await loadDecodedIndex(decodedPath) : null;
+    let index = decodedPath ? await loadDecodedIndex(decodedPath, url) : null;
     if (!index) {
       index = decodeShardIndex(await readFile(indexPath), url);
       if (decodedPath) await saveDecodedIndex(decodedPath, index);
