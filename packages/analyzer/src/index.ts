@@ -32,5 +32,5 @@ export type {
 export { parseCondaSpec, parsePipRequirement } from './requirements.js';
 export type { FileScan, ScanOutcome } from './scan.js';
 export { MAX_STATEMENT_CHARS, scanBytes } from './scan.js';
-export { SKIPPED_FOLDERS } from './sources.js';
+export { isTestFile, pythonFilesBelow } from './sources.js';
 export { stdlibModules, supportedPythonVersions } from './stdlib.js';

@@ -50,8 +50,8 @@ export interface ExpandedSources {
   roots: string[];
 }
 
-/** Folder names never searched for sources (the Nx plugin walks projects by the same list). */
-export const SKIPPED_FOLDERS: ReadonlySet<string> = new Set([
+/** Folder names never searched for sources. */
+const SKIPPED_FOLDERS: ReadonlySet<string> = new Set([
   '.git',
   '.hg',
   '.svn',
@@ -130,10 +130,15 @@ export async function expandSources(
   return { files, roots: [...new Set(roots)] };
 }
 
-async function pythonFilesBelow(
+/**
+ * Every source below `folder` the analyzer reads when given the folder (sorted): *.py,
+ * notebooks and extension-less Python scripts, outside skipped folders, environments and the
+ * folders `options.skip` names (absolute paths). Paths in messages are shown relative to `cwd`.
+ */
+export async function pythonFilesBelow(
   folder: string,
   cwd: string,
-  options: ExpandOptions,
+  options: ExpandOptions & { skip?: (path: string) => boolean },
 ): Promise<string[]> {
   const result: string[] = [];
   const walk = async (dir: string) => {
@@ -158,7 +163,7 @@ async function pythonFilesBelow(
       // Symlinked folders are not followed (they can loop); symlinked files are (a dangling
       // link is reported when it is read).
       if (entry.isDirectory()) {
-        if (!SKIPPED_FOLDERS.has(entry.name)) await walk(path);
+        if (!SKIPPED_FOLDERS.has(entry.name) && !options.skip?.(path)) await walk(path);
       } else if (!(entry.isFile() || entry.isSymbolicLink())) {
         // Sockets, FIFOs, devices: never sources.
       } else if (entry.name.endsWith('.py') || isNotebook(entry.name)) {

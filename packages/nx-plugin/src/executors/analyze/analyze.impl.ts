@@ -32,11 +32,19 @@ export default async function analyzeExecutor(
     const named = options.sources?.length
       ? options.sources.map((s) => fromWorkspace(context, s))
       : config.entry?.map((s) => resolve(base, s));
-    const sources = named ?? (await productionSources(base, new Set([join(context.root, 'dist')])));
+    const sources =
+      named ??
+      (await productionSources(base, new Set([join(context.root, 'dist')]), (message) =>
+        logger.warn(`warning: ${message}`),
+      ));
     if (sources.length === 0) {
-      throw new PonchoError('ERR_NO_PYTHON_FILES', `no Python files (*.py) found under ${base}`, {
-        hint: 'Add the program, or name it in the "entry" field of poncho.json (test files are not analyzed).',
-      });
+      throw new PonchoError(
+        'ERR_NO_PYTHON_FILES',
+        `no Python files (*.py, *.ipynb, python scripts) found under ${base}`,
+        {
+          hint: 'Add the program, or name it in the "entry" field of poncho.json (test files are not analyzed).',
+        },
+      );
     }
     const output = fromWorkspace(context, options.output);
     const { spec, report } = await analyze(sources, {

@@ -1,55 +1,19 @@
 /**
  * The Python files of a project folder that its program runs, without its tests: a test file
- * importing pytest must not put pytest into the environment. Tests are what pytest collects by
- * default: `test_*.py`, `*_test.py`, `conftest.py`, and everything under a `tests/` or `test/`
- * folder. Folders skipped as the analyzer skips them (version control, virtual and conda
- * environments, caches, node_modules), and those of nested Nx projects.
+ * importing pytest must not put pytest into the environment. The folder is walked as the
+ * analyzer walks a folder it is given (its own walk: *.py, notebooks, Python scripts, skipping
+ * version control, environments, caches, node_modules), minus what the analyzer marks as tests
+ * (pytest's defaults: `test_*.py`, `*_test.py`, `conftest.py`, `tests/` and `test/` folders).
  */
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
-import { SKIPPED_FOLDERS } from '@poncho/analyzer';
-import { fileError } from '@poncho/core/errors';
+import { relative } from 'node:path';
+import { isTestFile, pythonFilesBelow } from '@poncho/analyzer';
 
-const TEST_FOLDERS = new Set(['tests', 'test']);
-
-export function isTestFile(name: string): boolean {
-  return (
-    name === 'conftest.py' ||
-    (name.startsWith('test_') && name.endsWith('.py')) ||
-    name.endsWith('_test.py')
-  );
-}
-
-/**
- * Every non-test `*.py` and notebook (`*.ipynb`) below `folder` (sorted), skipping the folders in `skip` (absolute:
- * nested projects, the workspace's dist/).
- */
-export async function productionSources(folder: string, skip: Set<string>): Promise<string[]> {
-  const result: string[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(dir, { withFileTypes: true });
-    } catch (error) {
-      throw fileError(error, dir, 'source folder');
-    }
-    const names = new Set(entries.map((e) => e.name));
-    if (dir !== folder && (names.has('pyvenv.cfg') || names.has('conda-meta'))) return;
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    for (const entry of entries) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) {
-        if (SKIPPED_FOLDERS.has(entry.name) || TEST_FOLDERS.has(entry.name)) continue;
-        if (!skip.has(path)) await walk(path);
-      } else if (
-        (entry.name.endsWith('.py') || entry.name.endsWith('.ipynb')) &&
-        !isTestFile(entry.name) &&
-        (entry.isFile() || entry.isSymbolicLink())
-      ) {
-        result.push(path);
-      }
-    }
-  };
-  await walk(folder);
-  return result;
+/** The non-test sources below `folder` (sorted), outside the folders in `skip` (absolute). */
+export async function productionSources(
+  folder: string,
+  skip: ReadonlySet<string>,
+  warn?: (message: string) => void,
+): Promise<string[]> {
+  const found = await pythonFilesBelow(folder, folder, { skip: (path) => skip.has(path), warn });
+  return found.filter((file) => !isTestFile(relative(folder, file)));
 }
