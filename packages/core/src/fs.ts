@@ -68,6 +68,27 @@ export async function assertParentDirectory(target: string, what: string): Promi
   }
 }
 
+/** Why a temporary folder cannot be used, from the error its stat, access or mkdtemp gave. */
+export function tempDirProblem(error: unknown): string {
+  switch (errnoCode(error)) {
+    case 'ENOENT':
+      return 'it does not exist';
+    case 'ENOTDIR':
+      return 'it is not a folder';
+    case 'EROFS':
+      return 'it is on a read-only file system';
+    case 'EACCES':
+    case 'EPERM':
+      return 'it is not writable (permission denied)';
+    case 'ENOSPC':
+      return 'no space left on the device';
+    case 'EDQUOT':
+      return 'disk quota exceeded';
+    default:
+      return error instanceof Error ? error.message : String(error);
+  }
+}
+
 /**
  * The folder for temporary files ($TMPDIR, else /tmp), checked before it is used, so that a
  * missing, read-only or unwritable TMPDIR is a message naming it with exit `exitCode` (1; the
@@ -82,15 +103,7 @@ export async function usableTempDir(exitCode: number = ExitCode.failure): Promis
     else await access(dir, constants.W_OK | constants.X_OK);
   } catch (error) {
     cause = error;
-    const code = errnoCode(error);
-    problem =
-      code === 'ENOENT'
-        ? 'it does not exist'
-        : code === 'EROFS'
-          ? 'it is on a read-only file system'
-          : code === 'EACCES' || code === 'EPERM'
-            ? 'it is not writable'
-            : `${error instanceof Error ? error.message : String(error)}`;
+    problem = tempDirProblem(error);
   }
   if (problem === undefined) return dir;
   throw new PonchoError(

@@ -5,7 +5,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { errnoCode, PonchoError } from '@poncho/core/errors';
+import { PonchoError } from '@poncho/core/errors';
+import { tempDirProblem } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
 import { extractTarball } from './extract.js';
@@ -85,7 +86,7 @@ async function makeTemporaryFolder(): Promise<string> {
   try {
     return await mkdtemp(join(parent, 'poncho-env-'));
   } catch (error) {
-    const reason = TEMP_FAILURES[errnoCode(error) ?? ''] ?? (error as Error).message;
+    const reason = tempDirProblem(error);
     throw new PonchoError(
       'ERR_TMPDIR',
       `cannot make a temporary folder for the environment in ${parent} (TMPDIR): ${reason}`,
@@ -97,13 +98,3 @@ async function makeTemporaryFolder(): Promise<string> {
     );
   }
 }
-
-const TEMP_FAILURES: Record<string, string> = {
-  ENOENT: 'the folder does not exist',
-  ENOTDIR: 'it is not a folder',
-  EROFS: 'the file system is read-only',
-  EACCES: 'permission denied',
-  EPERM: 'permission denied',
-  ENOSPC: 'no space left on the device',
-  EDQUOT: 'disk quota exceeded',
-};
