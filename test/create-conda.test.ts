@@ -24,6 +24,7 @@ import {
   writeRepodata,
 } from './channel/index.js';
 import { CREATE_BIN, isolatedEnv, runNodeCli } from './support/node-cli.js';
+import { runRunner } from './support/runner-cli.js';
 import { writeWheel } from './support/wheels.js';
 
 let channelDir: string;
@@ -32,7 +33,6 @@ let work: string;
 beforeAll(async () => {
   channelDir = await ensureTestChannel();
   work = await mkdtemp(join(tmpdir(), 'poncho-create-conda-'));
-  await mkdir(join(work, 'shared-tmp'));
 });
 
 afterAll(async () => {
@@ -50,12 +50,10 @@ async function machine(name: string): Promise<Machine> {
   const home = join(work, name);
   const cwd = join(home, 'checkout', 'project');
   await mkdir(cwd, { recursive: true });
-  return {
-    home,
-    cwd,
-    // The build folder's name is in .pyc files; every machine here uses the same TMPDIR.
-    env: isolatedEnv(home, join(work, 'shared-tmp')),
-  };
+  // A temporary folder of its own (the names differ in length): the build folder is made in
+  // it, and its path must not reach the tarball (.pyc files would carry it).
+  await mkdir(join(home, 'tmp'), { recursive: true });
+  return { home, cwd, env: isolatedEnv(home) };
 }
 
 async function create(on: Machine, args: string[]) {
@@ -78,7 +76,10 @@ describe('the same packages give the same bytes, wherever caches and checkout ar
       await writeFile(
         join(m.cwd, 'spec.json'),
         JSON.stringify({
-          conda: { channels: ['./channel'], dependencies: ['python=3.11', 'chain-top'] },
+          conda: {
+            channels: ['./channel'],
+            dependencies: ['python=3.11', 'chain-top', 'text-config'],
+          },
         }),
       );
       const result = await create(m, [
@@ -105,6 +106,16 @@ describe('the same packages give the same bytes, wherever caches and checkout ar
         channel: './channel',
       });
       expect(record.url).toMatch(/^\.\/channel\/linux-64\/python-3\.11/);
+      // The files that held the build folder relocate from the prefix the tarball records.
+      const unpacked = join(m.home, 'unpacked');
+      const run = await runRunner(
+        ['-e', result.path, '-d', unpacked, 'sh', '-c', 'text-config-show && text-config-python'],
+        { env: m.env },
+      );
+      expect(run.code, run.stderr).toBe(0);
+      expect(run.stdout).toContain(`${unpacked}/etc/text-config/config.ini`);
+      expect(run.stdout).toContain(`data_dir = ${unpacked}/share/text-config`);
+      expect(run.stdout.trim().split('\n').at(-1)).toBe(unpacked);
     }
     expect(shas[1]).toBe(shas[0]);
   });

@@ -13,7 +13,7 @@
 import { constants } from 'node:fs';
 import { access, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, posix, resolve } from 'node:path';
 import { errnoCode, fileError, isPonchoError, PonchoError } from '@poncho/core/errors';
 import {
   assertParentDirectory,
@@ -587,6 +587,9 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
         );
         const packed = await packPrefix({
           prefix: buildPrefix,
+          // The same bytes whatever TMPDIR is: the files name the build folder as it would be
+          // under the default temporary folder (builds there are packed unchanged).
+          packedPrefix: posix.join('/tmp', basename(buildPrefix)),
           output: target,
           platform,
           specYaml,

@@ -99,6 +99,73 @@ describe('packPrefix', () => {
     expect((await readFile(a)).equals(await readFile(b))).toBe(true);
   });
 
+  it('packs the same bytes from build folders in different places, given one packed prefix', async () => {
+    const packedPrefix = '/tmp/poncho-0123456789ab';
+    const shas: string[] = [];
+    for (const place of ['short', 'a-much-longer-temporary-folder']) {
+      const prefix = join(root, place, 'tmp', 'poncho-0123456789ab');
+      const fixture = await makeFakePrefix(join(root, place), prefix);
+      // py_compile recorded the folder in the fixture's .pyc; the creator compiles without it
+      // (compileall -s), which its end-to-end test checks.
+      await rm(join(prefix, 'lib/python3.11/site-packages/pipped/__pycache__'), {
+        recursive: true,
+      });
+      const out = join(root, place, 'env.tar.gz');
+      const packed = await packPrefix({
+        prefix,
+        packedPrefix,
+        output: out,
+        platform: 'linux-64',
+        pkgsDirs: [fixture.pkgsDir],
+        specYaml: 'channels: []\n',
+      });
+      shas.push(packed.sha256);
+      expect(packed.manifest.buildPrefix).toBe(packedPrefix);
+      const placeholders = new Map(packed.manifest.files.map((f) => [f.path, f.placeholder]));
+      expect(placeholders.get('lib/libmylib.so')).toBe(PLACEHOLDER); // the package's own
+      expect(placeholders.get('bin/mytool')).toBe(packedPrefix);
+      expect(placeholders.get('lib/python3.11/site-packages/pipped/__init__.py')).toBe(
+        packedPrefix,
+      );
+      const tar = execFileSync('gzip', ['-dc', out], { maxBuffer: 1 << 28 });
+      expect(tar.includes(Buffer.from(join(root, place)))).toBe(false);
+    }
+    expect(shas[1]).toBe(shas[0]);
+  });
+
+  it('rewrites a binary file conda does not manage when the packed prefix fits, else keeps it', async () => {
+    const prefix = join(root, 'b', 'tmp', 'poncho-0123456789ab');
+    const fixture = await makeFakePrefix(join(root, 'b'), prefix);
+    // A compiled file that embeds the build folder (binary replacement keeps its length, so
+    // only a build folder path of the same length gives the same bytes).
+    await writeFile(join(prefix, 'lib/libpipped.so'), Buffer.from(`\x7fELF${prefix}/lib\0`));
+    const pack = (packedPrefix: string, output: string) =>
+      packPrefix({
+        prefix,
+        packedPrefix,
+        output: join(root, 'b', output),
+        platform: 'linux-64',
+        pkgsDirs: [fixture.pkgsDir],
+        specYaml: 'channels: []\n',
+      });
+    const short = '/tmp/poncho-0123456789ab';
+    const fits = await pack(short, 'short.tar');
+    const files = new Map(fits.manifest.files.map((f) => [f.path, f.placeholder]));
+    expect(files.get('lib/libpipped.so')).toBe(short);
+    const tar = await readFile(join(root, 'b', 'short.tar'));
+    expect(tar.includes(Buffer.from(`\x7fELF${short}/lib\0`))).toBe(true);
+    expect(fits.warnings.join('\n')).toContain(`paths of at most ${short.length} bytes`);
+
+    const long = `/tmp/${'long/'.repeat(20)}poncho-0123456789ab`;
+    const kept = await pack(long, 'long.tar');
+    const placeholders = new Map(kept.manifest.files.map((f) => [f.path, f.placeholder]));
+    expect(placeholders.get('lib/libpipped.so')).toBe(prefix);
+    expect(placeholders.get('lib/python3.11/site-packages/pipped/__init__.py')).toBe(long);
+    expect(kept.warnings.join('\n')).toContain(
+      `paths of at most ${Buffer.byteLength(prefix)} bytes`,
+    );
+  });
+
   it('relocates with conda-unpack to a 200-character path, and a .pyc stays valid', async () => {
     const out = join(root, 'b.tar.gz');
     await pack(out);

@@ -17,6 +17,12 @@ export function pycPath(source: string, python: PythonLayout): string {
   return `${dir}/__pycache__/${base}.${tag}.pyc`;
 }
 
+/** compileall's -s/-p options exist from Python 3.9 on. */
+function stripsDirectories(version: string): boolean {
+  const [major, minor] = version.split('.').map(Number);
+  return (major ?? 0) > 3 || ((major ?? 0) === 3 && (minor ?? 0) >= 9);
+}
+
 export async function findPython(
   prefix: string,
   python: PythonLayout,
@@ -45,7 +51,14 @@ export async function compilePython(
   const interpreter = await findPython(prefix, python);
   if (!interpreter) return compiled;
   // -I: isolated from the caller's PYTHONPATH/PYTHONHOME and user site; files come on stdin.
-  const args = ['-I', '-W', 'ignore', '-m', 'compileall', '-q', '-j', '0', '-i', '-'];
+  // -B: the modules compileall itself imports write no .pyc into the environment (which ones
+  // depends on the python, and they would name the build folder).
+  const args = ['-I', '-B', '-W', 'ignore', '-m', 'compileall', '-q', '-j', '0'];
+  // -s (Python 3.9+): the .pyc files record their source relative to the environment, not
+  // the build folder, so the tarball's bytes do not depend on TMPDIR. Python puts the real
+  // path in when it loads them, so tracebacks still name the source.
+  if (stripsDirectories(python.version)) args.push('-s', prefix);
+  args.push('-i', '-');
   const stderr: Buffer[] = [];
   const status = await new Promise<number | null>((resolve, reject) => {
     const child = spawn(interpreter, args, {

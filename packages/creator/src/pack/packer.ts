@@ -11,6 +11,7 @@
  * into place (never a partial OUT), a device or FIFO (/dev/stdout) in place.
  */
 
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, posix } from 'node:path';
@@ -21,7 +22,8 @@ import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
 import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
 import { type Inventory, takeInventory } from './inventory.js';
 import { checkManagedFiles } from './managed-files.js';
-import { type ChannelAlias, portableCondaMeta } from './portable-meta.js';
+import { type ChannelAlias, portableCondaMeta, withPackedDigests } from './portable-meta.js';
+import { rewriteToPackedPrefix } from './portable-prefix.js';
 import { pycSource, retimePyc } from './pyc.js';
 import { environmentScripts, type GeneratedFile } from './scripts.js';
 import { type ByteSink, HashingFileSink } from './sink.js';
@@ -60,6 +62,11 @@ export interface PackPrefixOptions {
   output: string;
   /** The prefix string its files hold (default: `prefix`). */
   buildPrefix?: string;
+  /**
+   * The prefix string the packed files hold instead of `buildPrefix` (default: the same), so
+   * that the tarball does not depend on where the build folder was (see portable-prefix.ts).
+   */
+  packedPrefix?: string;
   /** conda subdir of the environment, e.g. linux-64. */
   platform: string;
   /** Text of conda_spec.yml (the spec, as YAML); omitted -> kept from the prefix if present. */
@@ -161,6 +168,7 @@ async function packWith(
   const inventory = await takeInventory({
     prefix,
     buildPrefix,
+    packedPrefix: options.packedPrefix,
     tree,
     pkgsDirs: options.pkgsDirs,
     generated: new Set([...generated.keys(), MANIFEST_PATH]),
@@ -171,11 +179,36 @@ async function packWith(
     );
   }
   for (const warning of inventory.warnings) logger?.warn(warning);
+  const packedPrefix = options.packedPrefix ?? buildPrefix;
+  const rewritten = await rewriteToPackedPrefix(
+    prefix,
+    inventory.manifestFiles,
+    buildPrefix,
+    packedPrefix,
+  );
+  if (rewritten.length > 0) {
+    const modes = new Map(tree.map((e) => [e.path, e.mode]));
+    const digests = new Map<string, string>();
+    for (const file of rewritten) {
+      generated.set(file.path, {
+        path: file.path,
+        mode: modes.get(file.path) ?? 0o644,
+        data: file.data,
+      });
+      digests.set(file.path, createHash('sha256').update(file.data).digest('hex'));
+    }
+    // conda-meta's sha256_in_prefix then describes the files as packed.
+    for (const file of [...generated.values()]) {
+      if (!/^conda-meta\/[^/]+\.json$/.test(file.path)) continue;
+      const text = withPackedDigests(file.data.toString('utf8'), digests);
+      if (text !== undefined) generated.set(file.path, { ...file, data: Buffer.from(text) });
+    }
+  }
 
   const manifest: Manifest = {
     formatVersion: 1,
     platform: options.platform,
-    buildPrefix,
+    buildPrefix: packedPrefix,
     files: inventory.manifestFiles,
     createdBy: creatorVersion(),
   };

@@ -44,6 +44,30 @@ export function portableRecord(text: string, aliases: ChannelAlias[] = []): stri
   return `${JSON.stringify(record, null, 2)}\n`;
 }
 
+/**
+ * A portable conda-meta record whose `sha256_in_prefix` fields describe the files as packed
+ * (`digests`: path -> sha256 of the packed content) for the files the packer rewrote to the
+ * packed prefix; the installed hashes would name the build folder's bytes. Undefined when the
+ * record lists none of them.
+ */
+export function withPackedDigests(text: string, digests: Map<string, string>): string | undefined {
+  let record: { paths_data?: { paths?: Array<Record<string, unknown>> } };
+  try {
+    record = JSON.parse(text) as typeof record;
+  } catch {
+    return undefined;
+  }
+  let changed = false;
+  for (const entry of record?.paths_data?.paths ?? []) {
+    const digest = typeof entry._path === 'string' ? digests.get(entry._path) : undefined;
+    if (digest !== undefined && 'sha256_in_prefix' in entry) {
+      entry.sha256_in_prefix = digest;
+      changed = true;
+    }
+  }
+  return changed ? `${JSON.stringify(record, null, 2)}\n` : undefined;
+}
+
 /** conda-meta/history with local channel URLs as written in the spec. */
 export function portableHistory(text: string, aliases: ChannelAlias[]): string {
   return text

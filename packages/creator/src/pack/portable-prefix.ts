@@ -1,0 +1,47 @@
+/**
+ * The prefix string a tarball's files hold, independent of where the environment was built.
+ * A build folder lives in the temporary folder ($TMPDIR/poncho-<hash>), so the files that hold
+ * its path (scripts, text configuration, unmanaged binaries) would make the tarball's bytes
+ * depend on TMPDIR. When packing, each such file gets a fixed prefix string instead (the
+ * runner relocates from whatever the manifest records, so this costs nothing at run time).
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ManifestFile } from '@poncho/core/manifest';
+import { replaceBinaryPrefix, replaceTextPrefix } from '@poncho/core/relocate';
+
+/** A file's packed content, rewritten to hold the packed prefix. */
+export interface RewrittenFile {
+  path: string;
+  data: Buffer;
+}
+
+/**
+ * Rewrites the files of `files` that hold `buildPrefix` to hold `packedPrefix` instead, and
+ * returns their new content; `files` is updated to record the packed prefix as their
+ * placeholder. A binary file keeps the build prefix when the packed one is longer (binary
+ * replacement cannot grow a string): those are the only bytes that still depend on the build
+ * folder, and they are rare (unmanaged compiled files that embed their own path).
+ */
+export async function rewriteToPackedPrefix(
+  prefix: string,
+  files: ManifestFile[],
+  buildPrefix: string,
+  packedPrefix: string,
+): Promise<RewrittenFile[]> {
+  if (packedPrefix === buildPrefix) return [];
+  const rewritten: RewrittenFile[] = [];
+  const binaryFits = Buffer.byteLength(packedPrefix) <= Buffer.byteLength(buildPrefix);
+  for (const file of files) {
+    if (file.placeholder !== buildPrefix) continue; // a package's own placeholder: portable
+    if (file.mode === 'binary' && !binaryFits) continue;
+    const installed = await readFile(join(prefix, file.path));
+    const data =
+      file.mode === 'text'
+        ? replaceTextPrefix(installed, buildPrefix, packedPrefix)
+        : replaceBinaryPrefix(installed, buildPrefix, packedPrefix);
+    rewritten.push({ path: file.path, data });
+    file.placeholder = packedPrefix;
+  }
+  return rewritten;
+}
