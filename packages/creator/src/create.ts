@@ -118,7 +118,11 @@ export interface CreateResult {
   warnings: string[];
 }
 
-const CACHE_FORMAT = 1;
+/**
+ * Part of the tarball cache's key: raised whenever the packer writes other bytes for the same
+ * packages, so that a cache filled by an older creator is not served (2: the packed prefix).
+ */
+const CACHE_FORMAT = 2;
 
 /**
  * The lock file as written by --lock-file: the core Lock plus the spec it came from. Credentials
