@@ -32,13 +32,13 @@ import {
   createWithBackend,
   selectBackend,
 } from './backends/index.js';
+import { withBuildFolder } from './build-folder.js';
 import { canonicalJson, defaultCacheDir, hashKey, TarballCache } from './cache.js';
-import { withFileLock } from './file-lock.js';
 import { resolveChannel } from './install/channels.js';
 import type { InstallerOptions } from './install/index.js';
 import { defaultPkgsDir } from './install/paths.js';
 import { hostPlatform } from './install/platform.js';
-import { BUILD_FOLDER_PREFIX, removeDeadBuilds, removeDeadOutputTemps } from './leftovers.js';
+import { removeDeadBuilds, removeDeadOutputTemps } from './leftovers.js';
 import { readCondaMeta } from './pack/inventory.js';
 import {
   type ArchiveFormat,
@@ -292,24 +292,6 @@ async function writePinned(prefix: string, spec: Spec | undefined): Promise<void
     .map((name) => `${name}=${pins[name]}`);
   await mkdir(join(prefix, 'conda-meta'), { recursive: true });
   await writeFile(join(prefix, 'conda-meta', 'pinned'), `${lines.join('\n')}\n`);
-}
-
-/** One build per build folder at a time (two creates of one lock share the folder name). */
-function withBuildPrefixLock<T>(
-  prefix: string,
-  work: () => Promise<T>,
-  logger: Logger | undefined,
-): Promise<T> {
-  return withFileLock(
-    {
-      lockPath: `${prefix}.lock`,
-      what: `the build folder ${prefix}`,
-      code: 'ERR_BUILD_LOCK',
-      hint: 'Check that the temporary folder is writable (TMPDIR).',
-      onWait: (message) => logger?.info(message),
-    },
-    work,
-  );
 }
 
 /**
@@ -567,62 +549,55 @@ async function buildTarball(plan: BuildPlan, target: string): Promise<Built> {
         ),
       )
     : plan.key;
-  const buildPrefix = join(buildRoot, `${BUILD_FOLDER_PREFIX}${buildKey.slice(0, 12)}`);
-  return withBuildPrefixLock(
-    buildPrefix,
-    async () => {
-      // Left over by a killed build of the same packages.
-      await rm(buildPrefix, { recursive: true, force: true });
-      await rm(`${buildPrefix}.scratch`, { recursive: true, force: true });
-      try {
-        const { lock: built, warnings } = await buildEnvironment(
-          plan,
-          buildPrefix,
-          specs,
-          lock,
-          installerOptions,
-        );
-        logger?.info(`packing ${buildPrefix}`);
-        // The tarball travels to other machines: no credentials in what it carries.
-        const specYaml = redactUrlCredentials(
-          spec
-            ? await condaSpecYaml(specChannels, spec.conda.dependencies)
-            : await condaSpecYaml(channels, lockDependencies(built)),
-        );
-        const packed = await packPrefix({
-          prefix: buildPrefix,
-          // The same bytes whatever TMPDIR is: the files name the build folder as it would be
-          // under the default temporary folder (builds there are packed unchanged).
-          packedPrefix: posix.join('/tmp', basename(buildPrefix)),
-          output: target,
-          platform,
-          specYaml,
-          channelAliases,
-          pkgsDirs: [pkgsDir],
-          compressLevel: plan.level,
-          threads: options.threads,
-          format: plan.format,
-          logger,
-          signal,
-          onProgress: options.onPackProgress,
-          extraFiles: [
-            {
-              path: '.poncho/lock.json',
-              mode: 0o644,
-              data: Buffer.from(aliasChannelUrls(lockFileText(built, spec), channelAliases)),
-            },
-          ],
-        });
-        return {
-          size: packed.size,
-          sha256: packed.sha256,
-          packages: built.packages.length,
-          lock: built,
-          warnings: [...warnings, ...packed.warnings],
-        };
-      } finally {
-        await rm(buildPrefix, { recursive: true, force: true });
-      }
+  return withBuildFolder(
+    buildRoot,
+    buildKey,
+    async (buildPrefix) => {
+      const { lock: built, warnings } = await buildEnvironment(
+        plan,
+        buildPrefix,
+        specs,
+        lock,
+        installerOptions,
+      );
+      logger?.info(`packing ${buildPrefix}`);
+      // The tarball travels to other machines: no credentials in what it carries.
+      const specYaml = redactUrlCredentials(
+        spec
+          ? await condaSpecYaml(specChannels, spec.conda.dependencies)
+          : await condaSpecYaml(channels, lockDependencies(built)),
+      );
+      const packed = await packPrefix({
+        prefix: buildPrefix,
+        // The same bytes whatever TMPDIR is: the files name the build folder as it would be
+        // under the default temporary folder (builds there are packed unchanged).
+        packedPrefix: posix.join('/tmp', basename(buildPrefix)),
+        output: target,
+        platform,
+        specYaml,
+        channelAliases,
+        pkgsDirs: [pkgsDir],
+        compressLevel: plan.level,
+        threads: options.threads,
+        format: plan.format,
+        logger,
+        signal,
+        onProgress: options.onPackProgress,
+        extraFiles: [
+          {
+            path: '.poncho/lock.json',
+            mode: 0o644,
+            data: Buffer.from(aliasChannelUrls(lockFileText(built, spec), channelAliases)),
+          },
+        ],
+      });
+      return {
+        size: packed.size,
+        sha256: packed.sha256,
+        packages: built.packages.length,
+        lock: built,
+        warnings: [...warnings, ...packed.warnings],
+      };
     },
     logger,
   );
