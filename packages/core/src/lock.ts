@@ -50,6 +50,20 @@ export const Lock = z.object({
 export type Lock = z.infer<typeof Lock>;
 
 /**
+ * Whether a lock's pip section is pins that a build installs as they are (no resolution, no
+ * dependencies): what a build or lockSpec records (pipRequested, and the sha256 of every
+ * archive). Lock files of older lock-envs hold the pip requirements as written instead (no
+ * pipRequested, no hashes): installed as they are, they would miss their dependencies.
+ */
+export function pipIsPinned(lock: Lock): boolean {
+  return (
+    lock.pip.length === 0 ||
+    lock.pipRequested !== undefined ||
+    lock.pip.every((line) => /\s--hash=sha256:[0-9a-f]{64}\b/.test(line))
+  );
+}
+
+/**
  * Serialises a lock deterministically (packages sorted by name, indent 2), so the same solve
  * always gives the same bytes and the lock can be hashed as a cache key.
  */

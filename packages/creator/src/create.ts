@@ -23,7 +23,7 @@ import {
   usableTempDir,
   writeFileAtomic,
 } from '@poncho/core/fs';
-import { type Lock, serializeLock } from '@poncho/core/lock';
+import { type Lock, pipIsPinned, serializeLock } from '@poncho/core/lock';
 import type { Logger } from '@poncho/core/log';
 import { condaDependencies, pipDependencies, type Spec, serializeSpec } from '@poncho/core/spec';
 import {
@@ -150,6 +150,21 @@ function assertDataCredentials(spec: Spec | undefined, source: string): void {
       { hint: 'Rebuild from the spec file itself, which holds the credentials.' },
     );
   }
+}
+
+/**
+ * A lock's pip section is installed as it is (no resolution, no dependencies): requirements as
+ * written (lock files of older lock-envs) would give an environment without their dependencies.
+ */
+function assertPipPinned(lock: Lock, source: string): void {
+  if (pipIsPinned(lock)) return;
+  throw new PonchoError(
+    'ERR_LOCK_PIP_UNPINNED',
+    `the lock file ${source} holds its pip section as written (${lock.pip.join(', ')}), not as pins: built from it, they would miss their dependencies`,
+    {
+      hint: 'Build from the spec with --lock-file to write a lock with pinned pip packages (or run lock-env again).',
+    },
+  );
 }
 
 /** A lock read from a file, with the credentials it had redacted put back from --channel. */
@@ -339,7 +354,10 @@ async function createTarballUnredacted(
   options: CreateOptions,
 ): Promise<CreateResult> {
   const read = typeof specInput === 'string' ? await readSpecSource(specInput) : specInput;
-  if (read.kind === 'lock') assertDataCredentials(read.spec, read.source);
+  if (read.kind === 'lock') {
+    assertDataCredentials(read.spec, read.source);
+    assertPipPinned(read.lock, read.source);
+  }
   const source =
     read.kind === 'lock'
       ? { ...read, lock: restoreLockCredentials(read.lock, options.channels ?? [], read.source) }

@@ -6,14 +6,17 @@
  */
 import { Version, VersionSpec } from '@conda-org/rattler';
 import { PonchoError } from '@poncho/core/errors';
-import type { Lock, LockedPackage } from '@poncho/core/lock';
+import { type Lock, type LockedPackage, pipIsPinned } from '@poncho/core/lock';
 import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec';
 import { lockFileText } from './create.js';
 import { type InstallerOptions, resolveChannels } from './install/index.js';
 import { hostPlatform } from './install/platform.js';
+import { type PinPipOptions, pinPipSection } from './pip-lock.js';
 import { readSpecSource, type SpecSource } from './spec-input.js';
 
-export interface LockSpecOptions extends Omit<InstallerOptions, 'channels' | 'compile'> {
+export interface LockSpecOptions
+  extends Omit<InstallerOptions, 'channels' | 'compile'>,
+    Omit<PinPipOptions, keyof InstallerOptions> {
   /** Channels to solve against instead of the spec's (highest priority first). */
   channels?: string[];
 }
@@ -26,9 +29,9 @@ export interface SpecLock {
 }
 
 /**
- * Solves a spec (a path, or an already read spec) into its lock. Pip requirements are recorded
- * as written (`lock.pip`): their exact pins are only known once pip installed them, which is a
- * build (`poncho_package_create --lock-file` records those).
+ * Solves a spec (a path, or an already read spec) into its lock. A pip section is pinned as a
+ * build pins it (pinPipSection: the conda packages installed into a build folder, pip run
+ * there), so the lock is complete: a build from it solves nothing and resolves nothing.
  */
 export async function lockSpec(
   specInput: string | SpecSource,
@@ -46,11 +49,11 @@ export async function lockSpec(
   const { solve } = await import('./install/index.js');
   const channels = options.channels?.length ? options.channels : spec.conda.channels;
   const solved = await solve(condaDependencies(spec), { ...options, channels });
-  const lock: Lock = {
+  const conda: Lock = {
     ...solved,
-    pip: pipDependencies(spec),
     packages: [...solved.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
+  const lock = await pinPipSection(conda, pipDependencies(spec), source.baseDir, options);
   return { lock, spec, text: lockFileText(lock, spec) };
 }
 
@@ -60,6 +63,11 @@ export interface SatisfyOptions {
   /** The platform it is built for (default: this machine's). */
   platform?: string;
   channelAlias?: string;
+  /**
+   * The spec the lock was made from (a lock file's `ponchoSpec`): the pip pins were resolved
+   * from its pip section, so the lock keeps them while the spec's pip section is the same.
+   */
+  recordedSpec?: Spec;
 }
 
 /** Why a lock does not satisfy a spec, or `satisfied`. */
@@ -69,10 +77,10 @@ export type Satisfaction = { satisfied: true } | { satisfied: false; reason: str
  * Whether a lock still gives a correct environment for a spec, without solving: the same
  * platform and channels (in the same order), every requested spec and every dependency and
  * constraint of the locked packages met by a locked package, and no locked package that nothing
- * needs any more (a removed import must leave the environment), and the same pip requirements
- * (recorded as written: see lockSpec). Whatever this cannot read (a
- * bracket match spec, say) counts as not satisfied: the caller then solves, which is always
- * correct, only slower.
+ * needs any more (a removed import must leave the environment), and pip pins resolved from the
+ * same pip requirements (those of `recordedSpec`: pins cannot be checked against requirements
+ * without resolving). Whatever this cannot read (a bracket match spec, say) counts as not
+ * satisfied: the caller then solves, which is always correct, only slower.
  */
 export function lockSatisfiesSpec(
   lock: Lock,
@@ -83,10 +91,8 @@ export function lockSatisfiesSpec(
   if (lock.platform !== platform) {
     return { satisfied: false, reason: `the lock is for ${lock.platform}, not ${platform}` };
   }
-  const pip = pipDependencies(spec);
-  if ([...pip].sort().join('\n') !== [...lock.pip].sort().join('\n')) {
-    return { satisfied: false, reason: 'the pip requirements changed' };
-  }
+  const pipProblem = pipSatisfaction(lock, spec, options.recordedSpec);
+  if (pipProblem) return { satisfied: false, reason: pipProblem };
   const channels = resolveChannels(
     options.channels?.length ? options.channels : spec.conda.channels,
     options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS,
@@ -146,6 +152,26 @@ export function lockSatisfiesSpec(
     }
   }
   return { satisfied: true };
+}
+
+/** Why the lock's pip pins do not fit the spec's pip section, or undefined when they do. */
+function pipSatisfaction(
+  lock: Lock,
+  spec: Spec,
+  recordedSpec: Spec | undefined,
+): string | undefined {
+  const wanted = pipDependencies(spec);
+  if (wanted.length === 0 && lock.pip.length === 0) return undefined;
+  if (!pipIsPinned(lock)) {
+    return 'its pip section is not pinned (requirements as written, by an older lock-env): lock again to pin it';
+  }
+  if (!recordedSpec) return 'it does not record the pip requirements its pins were resolved from';
+  const recorded = pipDependencies(recordedSpec);
+  const text = (items: string[]) => [...items].sort().join(', ') || 'none';
+  if (text(recorded) !== text(wanted)) {
+    return `the pip requirements changed (lock: ${text(recorded)}; now: ${text(wanted)})`;
+  }
+  return undefined;
 }
 
 interface ParsedMatchSpec {

@@ -78,22 +78,75 @@ describe('lockSatisfiesSpec', () => {
     });
   });
 
-  it('refuses other channels, another platform, other pip requirements', () => {
+  it('refuses other channels, another platform', () => {
     const spec = specOf(['python', 'numpy']);
     expect(check(spec, lock, 'osx-arm64')).toMatchObject({ satisfied: false });
     expect(
       lockSatisfiesSpec(lock, spec, { platform: 'linux-64', channels: ['https://other.org/c'] }),
     ).toMatchObject({ satisfied: false, reason: expect.stringContaining('channels changed') });
-    expect(check(specOf(['python', 'numpy', { pip: ['requests'] }]))).toMatchObject({
-      satisfied: false,
-      reason: 'the pip requirements changed',
+  });
+});
+
+describe('lockSatisfiesSpec on a pip section', () => {
+  const HASH = `--hash=sha256:${'b'.repeat(64)}`;
+  // What lock-env (lockSpec) and --lock-file record: pins with hashes, and what was asked for.
+  const pinned: Lock = {
+    ...lock,
+    pip: [`colorize==0.3 ${HASH}`, `greet==1.0 ${HASH}`],
+    pipRequested: ['greet'],
+  };
+  const withPip = (pip: string[]) => specOf(['python', 'numpy', { pip }]);
+  const checkPip = (spec: Spec, l: Lock, recordedSpec?: Spec) =>
+    lockSatisfiesSpec(l, spec, { platform: 'linux-64', recordedSpec });
+
+  it('keeps pins resolved from the same pip requirements (compared as written, not with the pins)', () => {
+    expect(checkPip(withPip(['greet>=1']), pinned, withPip(['greet>=1']))).toEqual({
+      satisfied: true,
     });
-    // Pip requirements are locked as written: the same ones satisfy.
-    expect(
-      check(specOf(['python', 'numpy', { pip: ['requests'] }]), { ...lock, pip: ['requests'] }),
-    ).toEqual({ satisfied: true });
+    // Order does not matter: pip resolves the section as a whole.
+    const two = { ...pinned, pipRequested: ['colorize', 'greet'] };
+    expect(checkPip(withPip(['greet', 'colorize']), two, withPip(['colorize', 'greet']))).toEqual({
+      satisfied: true,
+    });
   });
 
+  it('refuses a changed, added or removed pip requirement', () => {
+    expect(checkPip(withPip(['greet>=2']), pinned, withPip(['greet>=1']))).toEqual({
+      satisfied: false,
+      reason: 'the pip requirements changed (lock: greet>=1; now: greet>=2)',
+    });
+    expect(checkPip(withPip(['greet>=1', 'extra']), pinned, withPip(['greet>=1']))).toMatchObject({
+      satisfied: false,
+      reason: expect.stringContaining('the pip requirements changed'),
+    });
+    expect(checkPip(specOf(['python', 'numpy']), pinned, withPip(['greet>=1']))).toEqual({
+      satisfied: false,
+      reason: 'the pip requirements changed (lock: greet>=1; now: none)',
+    });
+    expect(checkPip(withPip(['requests']), lock, specOf(['python', 'numpy']))).toEqual({
+      satisfied: false,
+      reason: 'the pip requirements changed (lock: none; now: requests)',
+    });
+  });
+
+  it('refuses pins it cannot trace to requirements (no recorded spec)', () => {
+    expect(checkPip(withPip(['greet>=1']), pinned)).toMatchObject({
+      satisfied: false,
+      reason: expect.stringContaining('does not record the pip requirements'),
+    });
+  });
+
+  it('refuses an older lock-env lock, whose pip section is the requirements as written', () => {
+    const older: Lock = { ...lock, pip: ['greet==1.0'] };
+    expect(checkPip(withPip(['greet==1.0']), older, withPip(['greet==1.0']))).toEqual({
+      satisfied: false,
+      reason:
+        'its pip section is not pinned (requirements as written, by an older lock-env): lock again to pin it',
+    });
+  });
+});
+
+describe('lockSatisfiesSpec, what it cannot read', () => {
   it('refuses what it cannot read, so that the caller solves', () => {
     expect(check(specOf(['python', 'numpy[version=">=1"]']))).toMatchObject({ satisfied: false });
   });

@@ -64,6 +64,14 @@ export async function dryRun(
       { hint: 'Give a spec file, an environment.yml or a lock file.' },
     );
   }
+  if (options.lockFile && source.kind === 'spec' && pipDependencies(source.spec).length > 0) {
+    // A lock's pip section is pins (with their sha256), which pip gives only by installing.
+    throw new PonchoError(
+      'ERR_DRY_RUN_PIP_LOCK',
+      `--dry-run cannot write a lock for ${source.source}: its pip section is pinned only by installing it`,
+      { hint: 'Drop --dry-run: a build writes the lock file with the pip pins.' },
+    );
+  }
   let lock: Lock;
   if (source.kind === 'lock') {
     lock = source.lock;

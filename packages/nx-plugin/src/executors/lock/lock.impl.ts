@@ -73,7 +73,11 @@ export default async function lockExecutor(
       return undefined;
     });
     if (existing && !options.update) {
-      const satisfaction = lockSatisfiesSpec(existing.source.lock, spec, { channels, platform });
+      const satisfaction = lockSatisfiesSpec(existing.source.lock, spec, {
+        channels,
+        platform,
+        recordedSpec: existing.source.spec,
+      });
       if (satisfaction.satisfied) {
         // Same packages; the spec it records follows the spec (pack-env builds from this file).
         const text = portable(

@@ -2,6 +2,7 @@
 import { access, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
+import { pipIsPinned } from '@poncho/core/lock';
 import { createTarball } from '@poncho/creator';
 import { readLockFile } from '../../lock-file.js';
 import { type ExecutorContext, logger } from '../../nx.js';
@@ -42,23 +43,20 @@ export default async function packExecutor(
           hint: 'Run the lock target first (pack-env depends on lock-env), or fix the "lockFile" option.',
         });
       }
-      await mkdir(dirname(output), { recursive: true });
-      const { lock: locked, spec } = lock.source;
-      if (locked.pip.length > 0 && spec) {
-        // lock-env records pip requirements as written (their pins are only known once pip
-        // installed them); a build from the lock would install them without dependencies.
-        logger.warn(
-          `warning: ${display(context, lockFile)} has pip requirements (${locked.pip.join(', ')}): ` +
-            'building its spec (solved again), not its locked packages',
+      if (!pipIsPinned(lock.source.lock)) {
+        // An older lock-env recorded the pip requirements as written: installed from the lock
+        // (no resolution), they would miss their dependencies; solved again, the tarball would
+        // not be the lock's.
+        throw new PonchoError(
+          'ERR_NX_LOCK_PIP_UNPINNED',
+          `${display(context, lockFile)} does not pin its pip section (${lock.source.lock.pip.join(', ')}): it was written by an older lock-env`,
+          {
+            hint: `Run lock-env (nx run ${context.projectName ?? '<project>'}:lock-env) to pin it, and commit ${display(context, lockFile)}.`,
+          },
         );
-        result = await createTarball(
-          { kind: 'spec', spec, source: lockFile, baseDir: dirname(lockFile) },
-          output,
-          { ...common, channels: locked.channels, platform: locked.platform },
-        );
-      } else {
-        result = await createTarball(lock.source, output, common);
       }
+      await mkdir(dirname(output), { recursive: true });
+      result = await createTarball(lock.source, output, common);
     } else {
       if (!options.spec) {
         throw new PonchoError('ERR_NX_PACK_INPUT', 'nothing to build: no "lockFile" nor "spec"', {
