@@ -109,8 +109,14 @@ function pipEnv(): NodeJS.ProcessEnv {
     'PIP_USER',
     'PIP_TARGET',
     'PIP_PREFIX',
+    // pip prints through rich, which colours even a pipe when FORCE_COLOR is set (to anything,
+    // 0 included, as CI systems and Nx set it): `pip inspect` would then print JSON with
+    // escape codes in it.
+    'FORCE_COLOR',
+    'TTY_COMPATIBLE',
   ])
     delete env[key];
+  env.NO_COLOR = '1';
   env.PYTHONNOUSERSITE = '1';
   env.PIP_DISABLE_PIP_VERSION_CHECK = '1';
   env.PIP_NO_INPUT = '1';
