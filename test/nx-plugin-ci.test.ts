@@ -9,8 +9,11 @@
  *     files of nested projects; test files are not analyzed;
  *   - lock-env keeps a satisfying lock without solving, solves when the spec needs it,
  *     refuses to change the lock with --locked or in CI, and re-solves with --update;
+ *   - a spec with a pip section: lock-env pins pip with hashes (pip resolving in the
+ *     environment's own python), keeps the pins while the pip requirements are the same, and
+ *     pack-env builds exactly the pinned wheels from the lock, whatever the index has since;
  *   - createNodes keeps its results in a plugin cache.
- * Only analyze-env and lock-env run here, but one pack-env: the slow builds are in
+ * Only analyze-env and lock-env run here, but two pack-envs: the slow builds are in
  * nx-plugin.test.ts.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,8 +28,10 @@ import {
   repoRoot,
   run,
   runTarget,
+  sha256,
   writeIn,
 } from './nx-plugin-support.js';
+import { writeWheel } from './support/wheels.js';
 
 let ws: string;
 let home: string;
@@ -237,6 +242,125 @@ describe('lock-env', () => {
     expect(updated.output).toMatch(/Updated \d+ package\(s\)/);
     // Same channel, same packages: the same bytes.
     expect(readFileSync(lockFile(), 'utf8')).toBe(text);
+  });
+});
+
+describe('lock-env and pack-env with a pip section', () => {
+  // pip installs from a local wheel folder (no PyPI here): pip reads PIP_FIND_LINKS and
+  // PIP_NO_INDEX from the environment, which Nx passes to the executors.
+  let wheels: string;
+  const pipEnv = () => ({ PIP_FIND_LINKS: wheels, PIP_NO_INDEX: '1' });
+  const pipLockFile = () => join(ws, 'apps/pipsvc/poncho.lock.json');
+  const pipLock = () =>
+    readJson(pipLockFile()) as {
+      pip: string[];
+      pipRequested?: string[];
+      ponchoSpec: unknown;
+    };
+  const pipConfig = (requirement: string) =>
+    svcConfig({ name: 'pipsvc', extraPackages: [`pip:${requirement}`] });
+  const pins = (greet: string) => [
+    `colorize==0.3 --hash=sha256:${sha256(join(wheels, 'colorize-0.3-py3-none-any.whl'))}`,
+    `greet==${greet} --hash=sha256:${sha256(join(wheels, `greet-${greet}-py3-none-any.whl`))}`,
+  ];
+
+  beforeAll(async () => {
+    wheels = mkdtempSync(join(tmpdir(), 'poncho-nx-ci-wheels-'));
+    await writeWheel(wheels, 'colorize', '0.3', 'RED = "red"\n');
+    await writeWheel(wheels, 'greet', '1.0', 'import colorize\n', ['colorize']);
+    writeIn(ws, 'apps/pipsvc/main.py', 'print("hello")\n');
+    writeIn(ws, 'apps/pipsvc/poncho.json', pipConfig('greet'));
+  });
+  afterAll(() => rmSync(wheels, { recursive: true, force: true }));
+
+  it('lock-env pins pip with hashes, then keeps the pins without solving or installing', async () => {
+    const first = await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
+    expect(first.output).toMatch(/Solved \d+ package\(s\) for linux-64/);
+    expect(pipLock().pip).toEqual(pins('1.0'));
+    expect(pipLock().pipRequested).toEqual(['greet']);
+    const text = readFileSync(pipLockFile(), 'utf8');
+
+    // pip finds nothing in an empty folder: a second lock-env that installed would fail.
+    const empty = mkdtempSync(join(tmpdir(), 'poncho-nx-ci-nowheels-'));
+    try {
+      const again = await runTarget(ws, 'pipsvc:lock-env', [], {
+        ...pipEnv(),
+        PIP_FIND_LINKS: empty,
+      });
+      expect(again.output).toContain('is up to date');
+      expect(again.output).not.toContain('pinning the pip section');
+    } finally {
+      rmSync(empty, { recursive: true, force: true });
+    }
+    expect(readFileSync(pipLockFile(), 'utf8')).toBe(text);
+  });
+
+  it('a changed pip line: --locked refuses, lock-env locks again', async () => {
+    const text = readFileSync(pipLockFile(), 'utf8');
+    writeIn(ws, 'apps/pipsvc/poncho.json', pipConfig('greet>=1'));
+    const locked = await nxIn(
+      ws,
+      ['run', 'pipsvc:lock-env', '--output-style=static', '--locked'],
+      pipEnv(),
+    );
+    expect(locked.code).not.toBe(0);
+    expect(locked.output).toContain(
+      'would have to change: the pip requirements changed (lock: greet; now: greet>=1)',
+    );
+    expect(readFileSync(pipLockFile(), 'utf8')).toBe(text);
+
+    const relocked = await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
+    expect(relocked.output).toContain('no longer satisfies the spec (the pip requirements changed');
+    expect(relocked.output).toContain('pinning the pip section');
+    expect(pipLock().pip).toEqual(pins('1.0'));
+    expect(JSON.stringify(pipLock().ponchoSpec)).toContain('greet>=1');
+  });
+
+  it('pack-env builds the pinned wheels from the lock, not what the index has since', async () => {
+    // A newer greet appears after the lock was written: a solve would take it.
+    await writeWheel(wheels, 'greet', '2.0', 'import colorize\n', ['colorize']);
+    const packed = await runTarget(ws, 'pipsvc:pack-env', [], pipEnv());
+    expect(packed.tasks['pipsvc:pack-env']).toBe('ran');
+    expect(packed.output).not.toContain('solved again');
+    const listing = (
+      await run('tar', ['-tzf', join(ws, 'dist/apps/pipsvc/env.tar.gz')], {
+        maxBuffer: 64 * 1024 * 1024,
+      })
+    ).stdout;
+    expect(listing).toMatch(/site-packages\/greet-1\.0\.dist-info\/REQUESTED/);
+    expect(listing).toContain('colorize-0.3.dist-info/');
+    expect(listing).not.toContain('greet-2.0');
+
+    // The newer wheel reaches the lock only through --update.
+    const updated = await runTarget(ws, 'pipsvc:lock-env', ['--update'], pipEnv());
+    expect(updated.output).toMatch(/Updated \d+ package\(s\)/);
+    expect(pipLock().pip).toEqual(pins('2.0'));
+  });
+
+  it('a lock of an older lock-env (pip as written): pack-env says to lock again, lock-env pins it', async () => {
+    const older = pipLock() as Record<string, unknown>;
+    older.pip = ['greet>=1'];
+    delete older.pipRequested;
+    writeFileSync(pipLockFile(), `${JSON.stringify(older, null, 2)}\n`);
+    const pack = await nxIn(
+      ws,
+      ['run', 'pipsvc:pack-env', '--output-style=static', '--exclude-task-dependencies'],
+      pipEnv(),
+    );
+    expect(pack.code).not.toBe(0);
+    expect(pack.output).toContain('does not pin its pip section (greet>=1)');
+    expect(pack.output).toContain('nx run pipsvc:lock-env');
+
+    const locked = await nxIn(
+      ws,
+      ['run', 'pipsvc:lock-env', '--output-style=static', '--locked'],
+      pipEnv(),
+    );
+    expect(locked.code).not.toBe(0);
+    expect(locked.output).toContain('its pip section is not pinned');
+
+    await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
+    expect(pipLock().pip).toEqual(pins('2.0'));
   });
 });
 
