@@ -3,7 +3,7 @@
  * channel (and small channels built here for the cases the shared one lacks): tarballs whose
  * bytes do not depend on where the caches and the checkout are, `nodefaults`, post-link
  * scripts, damaged package caches, packing an existing prefix that was tampered with, pip
- * pins with hashes.
+ * pins with hashes (the same from a build's --lock-file and from the library's lockSpec).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -428,6 +428,37 @@ describe('a lock with a pip section', () => {
 
     const rebuilt = await create(m, [...pipArgs, 'env.lock.json', 'b.tar.gz']);
     expect(rebuilt.sha256).toBe(first.sha256);
+
+    // The library's lockSpec (what lock-env calls) pins the same spec to the same lock file,
+    // without building a tarball.
+    const { lockSpec } = await import('@poncho/creator');
+    const locked = await lockSpec(join(m.cwd, 'spec.json'), {
+      pkgsDir: m.env.PONCHO_PKGS_DIR,
+      cacheDir: join(m.home, 'xdg/poncho/repodata'),
+      findLinks: [wheels],
+      noPipIndex: true,
+      buildRoot: join(work, 'shared-tmp'),
+    });
+    expect(locked.text).toBe(await readFile(join(m.cwd, 'env.lock.json'), 'utf8'));
+
+    // A lock whose pip section is the requirements as written (older lock-envs wrote them so)
+    // would install greet without colorize: refused, and --dry-run writes no such lock.
+    const older = JSON.parse(await readFile(join(m.cwd, 'env.lock.json'), 'utf8'));
+    older.pip = ['greet==1.0'];
+    delete older.pipRequested;
+    await writeFile(join(m.cwd, 'older.lock.json'), JSON.stringify(older));
+    const unpinned = await runNodeCli(CREATE_BIN, [...pipArgs, 'older.lock.json', 'd.tar.gz'], m);
+    expect(unpinned.code).toBe(1);
+    expect(unpinned.stderr).toContain('holds its pip section as written (greet==1.0), not as pins');
+    expect(existsSync(join(m.cwd, 'd.tar.gz'))).toBe(false);
+    const dry = await runNodeCli(
+      CREATE_BIN,
+      ['--dry-run', '--lock-file', 'dry.lock.json', 'spec.json'],
+      m,
+    );
+    expect(dry.code).toBe(1);
+    expect(dry.stderr).toContain('its pip section is pinned only by installing it');
+    expect(existsSync(join(m.cwd, 'dry.lock.json'))).toBe(false);
 
     // The same name and version, other bytes: the lock's hash refuses it.
     await writeWheel(wheels, 'greet', '1.0', 'import colorize  # changed\n', ['colorize']);
