@@ -48,6 +48,7 @@ import {
 } from './pack/packer.js';
 import type { ChannelAlias } from './pack/portable-meta.js';
 import { pipArguments } from './pip.js';
+import { canonicalLock, solveSpec } from './solve-spec.js';
 import { LOCK_SPEC_KEY, readSpecSource, type SpecSource } from './spec-input.js';
 import {
   redactError,
@@ -188,14 +189,6 @@ function restoreLockCredentials(lock: Lock, channels: string[], source: string):
       url: restore(pkg.url),
       channel: restore(pkg.channel),
     })),
-  };
-}
-
-/** Packages in name order, so the install order (conda-meta/history) does not depend on the solver. */
-function canonicalLock(lock: Lock): Lock {
-  return {
-    ...lock,
-    packages: [...lock.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
 }
 
@@ -393,7 +386,17 @@ async function createTarballUnredacted(
   // a new key instead of the old tarball.
   const solved =
     source.kind === 'spec' && backend.kind === 'embedded'
-      ? await solveSpec(source.spec, channels, platform, options)
+      ? await solveSpec(source.spec, {
+          channels,
+          platform,
+          channelAlias: options.channelAlias,
+          pkgsDir: options.pkgsDir ?? defaultPkgsDir(),
+          cacheDir: options.repodataDir,
+          offline: options.offline,
+          virtualPackages: options.virtualPackages,
+          logger: options.logger,
+          signal: options.signal,
+        })
       : undefined;
   const key = hashKey({
     cacheFormat: CACHE_FORMAT,
@@ -681,30 +684,6 @@ async function buildEnvironment(
       }
     : { pip: pip.pins, ...(pip.pins.length > 0 ? { pipRequested: pip.requested } : {}) };
   return { lock: { ...built, ...pipLock }, warnings };
-}
-
-/** The embedded installer's solve of a spec (the solver is loaded only when needed). */
-async function solveSpec(
-  spec: Spec,
-  channels: string[],
-  platform: string,
-  options: CreateOptions,
-): Promise<Lock> {
-  const { solve } = await import('./install/index.js');
-  const specs = condaDependencies(spec);
-  options.logger?.info(`solving ${specs.length} spec(s) on ${channels.join(', ')} for ${platform}`);
-  const lock = await solve(specs, {
-    channels,
-    platform,
-    channelAlias: options.channelAlias,
-    pkgsDir: options.pkgsDir ?? defaultPkgsDir(),
-    cacheDir: options.repodataDir,
-    offline: options.offline,
-    virtualPackages: options.virtualPackages,
-    logger: options.logger,
-    signal: options.signal,
-  });
-  return canonicalLock(lock);
 }
 
 /** SPEC is an existing conda prefix: pack it as it is (no cache: its content is not keyed). */

@@ -12,6 +12,7 @@ import { lockFileText } from './create.js';
 import { type InstallerOptions, resolveChannels } from './install/index.js';
 import { hostPlatform } from './install/platform.js';
 import { type PinPipOptions, pinPipSection } from './pip-lock.js';
+import { solveSpec } from './solve-spec.js';
 import { readSpecSource, type SpecSource } from './spec-input.js';
 
 export interface LockSpecOptions
@@ -46,13 +47,7 @@ export async function lockSpec(
     );
   }
   const { spec } = source;
-  const { solve } = await import('./install/index.js');
-  const channels = options.channels?.length ? options.channels : spec.conda.channels;
-  const solved = await solve(condaDependencies(spec), { ...options, channels });
-  const conda: Lock = {
-    ...solved,
-    packages: [...solved.packages].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
-  };
+  const conda = await solveSpec(spec, options);
   const lock = await pinPipSection(conda, pipDependencies(spec), source.baseDir, options);
   return { lock, spec, text: lockFileText(lock, spec) };
 }

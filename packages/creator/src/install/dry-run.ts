@@ -7,15 +7,14 @@ import { resolve } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
 import { writeFileAtomic } from '@poncho/core/fs';
 import type { Lock } from '@poncho/core/lock';
-import { condaDependencies, pipDependencies } from '@poncho/core/spec';
+import { pipDependencies } from '@poncho/core/spec';
 import { lockFileText } from '../create.js';
+import { solveSpec } from '../solve-spec.js';
 import { readSpecSource, type SpecSource } from '../spec-input.js';
 import { redactUrlCredentials } from '../url-credentials.js';
 import type { InstallerOptions } from './options.js';
 import { isExtracted } from './package-cache.js';
 import { defaultPkgsDir } from './paths.js';
-import { hostPlatform } from './platform.js';
-import { solve } from './solve.js';
 
 export interface DryRunOptions extends Omit<InstallerOptions, 'channels' | 'platform'> {
   channels?: string[];
@@ -76,9 +75,7 @@ export async function dryRun(
   if (source.kind === 'lock') {
     lock = source.lock;
   } else {
-    const platform = options.platform ?? hostPlatform();
-    const channels = options.channels?.length ? options.channels : source.spec.conda.channels;
-    lock = await solve(condaDependencies(source.spec), { ...options, channels, platform });
+    lock = await solveSpec(source.spec, options);
   }
   const pkgsDir = options.pkgsDir ?? defaultPkgsDir();
   const packages: PlannedPackage[] = [];
