@@ -6,7 +6,6 @@
  * installation report gives the pins with the sha256 of each archive. The folder is removed.
  * Costly (an install), but the only way to pins that a build of the spec would also get.
  */
-
 import { PonchoError } from '@poncho/core/errors';
 import { usableTempDir } from '@poncho/core/fs';
 import { type Lock, serializeLock } from '@poncho/core/lock';
@@ -14,6 +13,7 @@ import { withBuildFolder } from './build-folder.js';
 import { hashKey } from './cache.js';
 import type { InstallerOptions } from './install/index.js';
 import { hostPlatform } from './install/platform.js';
+import { removeDeadBuilds } from './leftovers.js';
 
 export interface PinPipOptions extends Omit<InstallerOptions, 'channels' | 'platform' | 'compile'> {
   /** pip's package index (default: pip's own configuration, $PIP_INDEX_URL included). */
@@ -50,6 +50,8 @@ export async function pinPipSection(
   }
   const { logger, signal } = options;
   const buildRoot = options.buildRoot ?? (await usableTempDir());
+  // What killed builds left behind (Nx kills an executor outright on Ctrl-C).
+  await removeDeadBuilds(buildRoot);
   const key = hashKey({ pinPip: serializeLock({ ...conda, pip: [] }) });
   return withBuildFolder(
     buildRoot,
