@@ -259,6 +259,16 @@ describe('lock-env and pack-env with a pip section', () => {
     };
   const pipConfig = (requirement: string) =>
     svcConfig({ name: 'pipsvc', extraPackages: [`pip:${requirement}`] });
+  /** A run of a pipsvc target that must fail. */
+  const failing = async (target: string, ...args: string[]) => {
+    const result = await nxIn(
+      ws,
+      ['run', `pipsvc:${target}`, '--output-style=static', ...args],
+      pipEnv(),
+    );
+    expect(result.code, result.output).not.toBe(0);
+    return result;
+  };
   const pins = (greet: string) => [
     `colorize==0.3 --hash=sha256:${sha256(join(wheels, 'colorize-0.3-py3-none-any.whl'))}`,
     `greet==${greet} --hash=sha256:${sha256(join(wheels, `greet-${greet}-py3-none-any.whl`))}`,
@@ -298,12 +308,7 @@ describe('lock-env and pack-env with a pip section', () => {
   it('a changed pip line: --locked refuses, lock-env locks again', async () => {
     const text = readFileSync(pipLockFile(), 'utf8');
     writeIn(ws, 'apps/pipsvc/poncho.json', pipConfig('greet>=1'));
-    const locked = await nxIn(
-      ws,
-      ['run', 'pipsvc:lock-env', '--output-style=static', '--locked'],
-      pipEnv(),
-    );
-    expect(locked.code).not.toBe(0);
+    const locked = await failing('lock-env', '--locked');
     expect(locked.output).toContain(
       'would have to change: the pip requirements changed (lock: greet; now: greet>=1)',
     );
@@ -342,21 +347,11 @@ describe('lock-env and pack-env with a pip section', () => {
     older.pip = ['greet>=1'];
     delete older.pipRequested;
     writeFileSync(pipLockFile(), `${JSON.stringify(older, null, 2)}\n`);
-    const pack = await nxIn(
-      ws,
-      ['run', 'pipsvc:pack-env', '--output-style=static', '--exclude-task-dependencies'],
-      pipEnv(),
-    );
-    expect(pack.code).not.toBe(0);
+    const pack = await failing('pack-env', '--exclude-task-dependencies');
     expect(pack.output).toContain('does not pin its pip section (greet>=1)');
     expect(pack.output).toContain('nx run pipsvc:lock-env');
 
-    const locked = await nxIn(
-      ws,
-      ['run', 'pipsvc:lock-env', '--output-style=static', '--locked'],
-      pipEnv(),
-    );
-    expect(locked.code).not.toBe(0);
+    const locked = await failing('lock-env', '--locked');
     expect(locked.output).toContain('its pip section is not pinned');
 
     await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
