@@ -11,7 +11,7 @@ import { condaDependencies, pipDependencies, type Spec } from '@poncho/core/spec
 import { lockFileText } from './create.js';
 import { type InstallerOptions, resolveChannels } from './install/index.js';
 import { hostPlatform } from './install/platform.js';
-import { type PinPipOptions, pinPipSection } from './pip-lock.js';
+import { assertPipLockable, type PinPipOptions, pinPipSection } from './pip-lock.js';
 import { solveSpec } from './solve-spec.js';
 import { readSpecSource, type SpecSource } from './spec-input.js';
 
@@ -47,8 +47,10 @@ export async function lockSpec(
     );
   }
   const { spec } = source;
+  const pip = pipDependencies(spec);
+  assertPipLockable(pip, options.platform ?? hostPlatform());
   const conda = await solveSpec(spec, options);
-  const lock = await pinPipSection(conda, pipDependencies(spec), source.baseDir, options);
+  const lock = await pinPipSection(conda, pip, source.baseDir, options);
   return { lock, spec, text: lockFileText(lock, spec) };
 }
 

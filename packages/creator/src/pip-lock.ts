@@ -39,15 +39,7 @@ export async function pinPipSection(
 ): Promise<Lock> {
   const { pipRequested: _unpinned, ...conda } = lock;
   if (requirements.length === 0) return { ...conda, pip: [] };
-  if (lock.platform !== hostPlatform()) {
-    throw new PonchoError(
-      'ERR_PIP_LOCK_PLATFORM',
-      `cannot pin the pip section (${requirements.join(', ')}) for ${lock.platform} on this ${hostPlatform()} machine: pip resolves by installing, with the environment's own python`,
-      {
-        hint: `Write the lock on a ${lock.platform} machine, or move the pip requirements to conda packages.`,
-      },
-    );
-  }
+  assertPipLockable(requirements, lock.platform);
   const { logger, signal } = options;
   const buildRoot = options.buildRoot ?? (await usableTempDir());
   // What killed builds left behind (Nx kills an executor outright on Ctrl-C).
@@ -85,5 +77,20 @@ export async function pinPipSection(
       };
     },
     logger,
+  );
+}
+
+/**
+ * pip runs the environment's python: a pip section is pinned only on a machine of the lock's
+ * platform. Checked before solving, so that the refusal does not wait for a solve.
+ */
+export function assertPipLockable(requirements: string[], platform: string): void {
+  if (requirements.length === 0 || platform === hostPlatform()) return;
+  throw new PonchoError(
+    'ERR_PIP_LOCK_PLATFORM',
+    `cannot pin the pip section (${requirements.join(', ')}) for ${platform} on this ${hostPlatform()} machine: pip resolves by installing, with the environment's own python`,
+    {
+      hint: `Write the lock on a ${platform} machine, or move the pip requirements to conda packages.`,
+    },
   );
 }
