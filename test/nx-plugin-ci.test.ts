@@ -285,7 +285,9 @@ describe('lock-env and pack-env with a pip section', () => {
 
   it('lock-env pins pip with hashes, then keeps the pins without solving or installing', async () => {
     const first = await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
-    expect(first.output).toMatch(/Solved \d+ package\(s\) for linux-64/);
+    expect(first.output).toMatch(
+      /Solved \d+ package\(s\) and pinned 2 pip package\(s\) for linux-64/,
+    );
     expect(pipLock().pip).toEqual(pins('1.0'));
     expect(pipLock().pipRequested).toEqual(['greet']);
     const text = readFileSync(pipLockFile(), 'utf8');

@@ -107,7 +107,9 @@ export default async function lockExecutor(
     });
     await write(
       portable(solved.text, lockFile, context),
-      `${options.update ? 'Updated' : 'Solved'} ${solved.lock.packages.length} package(s) for ${platform}`,
+      `${options.update ? 'Updated' : 'Solved'} ${solved.lock.packages.length} package(s)` +
+        (solved.lock.pip.length > 0 ? ` and pinned ${solved.lock.pip.length} pip package(s)` : '') +
+        ` for ${platform}`,
     );
     return { success: true };
   });
