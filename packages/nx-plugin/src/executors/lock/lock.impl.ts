@@ -3,7 +3,9 @@
  * pixi keep theirs: an existing lock that still satisfies the spec is kept (no solve, no
  * network), a spec that needs other packages is solved again, `--update` solves again whatever,
  * and `--locked` (the default when $CI is set) fails instead of changing the file, so that CI
- * builds exactly what was committed.
+ * builds exactly what was committed. A pip section is locked as exact pins with hashes, which
+ * takes an install (lockSpec); while the spec's pip requirements are those the pins came from,
+ * the lock is kept without one.
  */
 import { PonchoError } from '@poncho/core/errors';
 import { writeFileAtomic } from '@poncho/core/fs';
