@@ -13,7 +13,8 @@
  *   lock-env      `nx run myapp:lock-env` with a lock that satisfies the spec (no solve), and
  *                 with --update (a solve on a warm repodata cache); and the same two steps as
  *                 the executor does them, in process, without Nx's start-up: the lock check
- *                 (read + lockSatisfiesSpec) and lockSpec (solve)
+ *                 (read + lockSatisfiesSpec) and lockSpec (solve), and lockSpec of the same
+ *                 spec with a pip section (one local wheel): solve, install, pip
  *
  * The creator's package cache is warmed once before timing, so the numbers compare the Nx
  * cache with rebuilding, not with downloading. Usage (after `npm run build`):
@@ -143,6 +144,7 @@ function median(values) {
 
 const channel = await testChannel();
 log(`test channel: ${channel}`);
+const wheels = await pipWheels();
 const timings = {
   baseline: [],
   first: [],
@@ -153,23 +155,61 @@ const timings = {
   lockUpdate: [],
   lockCheckInProcess: [],
   lockSolveInProcess: [],
+  lockPipInProcess: [],
 };
 
-/** The lock-env executor's two paths, in process (no Nx start-up): check, and solve. */
-async function lockInProcess(ws) {
+/** A folder with one wheel for the pip row, written by the tests' helper (no PyPI here). */
+async function pipWheels() {
+  const dir = join(outRoot, 'wheels');
+  mkdirSync(dir, { recursive: true });
+  const helper = JSON.stringify(join(repoRoot, 'test/support/wheels.ts'));
+  await run(
+    'npx',
+    [
+      'tsx',
+      '--eval',
+      `import(${helper}).then((m) => m.writeWheel(${JSON.stringify(dir)}, 'greet', '1.0', 'X = 1\\n'))`,
+    ],
+    { cwd: repoRoot },
+  );
+  return dir;
+}
+
+/**
+ * The lock-env executor's paths, in process (no Nx start-up): check, solve, and solve with a
+ * pip section (which installs the environment to let its pip resolve).
+ */
+async function lockInProcess(ws, wheels) {
   const { lockSatisfiesSpec, lockSpec, readSpecSource } = await import('@poncho/creator');
   const specPath = join(ws, 'dist/myapp/env.json');
   const lockPath = join(ws, 'myapp/poncho.lock.json');
   const check = await time(async () => {
     const spec = await readSpecSource(specPath);
     const lock = await readSpecSource(lockPath);
-    const result = lockSatisfiesSpec(lock.lock, spec.spec, { channels: [channel] });
+    const result = lockSatisfiesSpec(lock.lock, spec.spec, {
+      channels: [channel],
+      recordedSpec: lock.spec,
+    });
     if (!result.satisfied) throw new Error(`the lock should satisfy the spec: ${result.reason}`);
   });
   const solve = await time(async () => {
     await lockSpec(specPath, { channels: [channel] });
   });
-  return { check, solve };
+  const pipSpec = JSON.parse(readFileSync(specPath, 'utf8'));
+  const deps = pipSpec.conda.dependencies;
+  if (!deps.includes('pip')) deps.push('pip');
+  deps.push({ pip: ['greet'] });
+  const pipSpecPath = join(ws, 'dist/myapp/env-pip.json');
+  writeFileSync(pipSpecPath, JSON.stringify(pipSpec));
+  const pipSolve = await time(async () => {
+    const { lock } = await lockSpec(pipSpecPath, {
+      channels: [channel],
+      findLinks: [wheels],
+      noPipIndex: true,
+    });
+    if (!lock.pip[0]?.startsWith('greet==1.0 --hash=sha256:')) throw new Error('greet not pinned');
+  });
+  return { check, solve, pipSolve };
 }
 let tarballSize = 0;
 
@@ -209,9 +249,10 @@ for (let i = 1; i <= runs; i += 1) {
     );
     if (!output.includes('is up to date')) throw new Error(`expected no solve:\n${output}`);
     timings.lockUpdate.push(await time(() => nxRun(ws, 'myapp:lock-env', '--update')));
-    const inProcess = await lockInProcess(ws);
+    const inProcess = await lockInProcess(ws, wheels);
     timings.lockCheckInProcess.push(inProcess.check);
     timings.lockSolveInProcess.push(inProcess.solve);
+    timings.lockPipInProcess.push(inProcess.pipSolve);
     log(
       `run ${i}/${runs}: first ${timings.first.at(-1).toFixed(0)} ms, hit ${timings.cacheHit.at(-1).toFixed(0)} ms`,
     );
@@ -231,6 +272,7 @@ const rows = [
   ['nx lock-env --update (solve, warm repodata)', median(timings.lockUpdate)],
   ['lock check in process (read + satisfies)', median(timings.lockCheckInProcess)],
   ['lockSpec in process (solve, warm repodata)', median(timings.lockSolveInProcess)],
+  ['lockSpec in process, pip (+ install, pip)', median(timings.lockPipInProcess)],
 ];
 const result = {
   runs,
