@@ -318,7 +318,14 @@ describe('lock-env and pack-env with a pip section', () => {
 
     const relocked = await runTarget(ws, 'pipsvc:lock-env', [], pipEnv());
     expect(relocked.output).toContain('no longer satisfies the spec (the pip requirements changed');
-    expect(relocked.output).toContain('pinning the pip section');
+    // As pixi: the conda packages still satisfy the spec, so they are kept (no solve).
+    expect(relocked.output).toMatch(
+      /Kept the \d+ locked package\(s\) and pinned 2 pip package\(s\) for linux-64/,
+    );
+    expect(relocked.output).not.toContain('solving');
+    expect((readJson(pipLockFile()) as { packages: unknown }).packages).toEqual(
+      (JSON.parse(text) as { packages: unknown }).packages,
+    );
     expect(pipLock().pip).toEqual(pins('1.0'));
     expect(JSON.stringify(pipLock().ponchoSpec)).toContain('greet>=1');
   });

@@ -12,7 +12,7 @@ import { lockFileText } from './create.js';
 import { type InstallerOptions, resolveChannels } from './install/index.js';
 import { hostPlatform } from './install/platform.js';
 import { assertPipLockable, type PinPipOptions, pinPipSection } from './pip-lock.js';
-import { solveSpec } from './solve-spec.js';
+import { canonicalLock, solveSpec } from './solve-spec.js';
 import { readSpecSource, type SpecSource } from './spec-input.js';
 
 export interface LockSpecOptions
@@ -20,6 +20,12 @@ export interface LockSpecOptions
     Omit<PinPipOptions, keyof InstallerOptions> {
   /** Channels to solve against instead of the spec's (highest priority first). */
   channels?: string[];
+  /**
+   * A lock whose conda packages still satisfy the spec (lockSatisfiesSpec's condaSatisfied):
+   * kept instead of solving, as pixi keeps its conda packages when only PyPI requirements
+   * changed; only the pip section is pinned again.
+   */
+  keepConda?: Lock;
 }
 
 export interface SpecLock {
@@ -30,7 +36,8 @@ export interface SpecLock {
 }
 
 /**
- * Solves a spec (a path, or an already read spec) into its lock. A pip section is pinned as a
+ * Solves a spec (a path, or an already read spec) into its lock (or keeps `keepConda`'s conda
+ * packages). A pip section is pinned as a
  * build pins it (pinPipSection: the conda packages installed into a build folder, pip run
  * there), so the lock is complete: a build from it solves nothing and resolves nothing.
  */
@@ -49,7 +56,9 @@ export async function lockSpec(
   const { spec } = source;
   const pip = pipDependencies(spec);
   assertPipLockable(pip, options.platform ?? hostPlatform());
-  const conda = await solveSpec(spec, options);
+  const conda = options.keepConda
+    ? canonicalLock({ ...options.keepConda, specs: condaDependencies(spec) })
+    : await solveSpec(spec, options);
   const lock = await pinPipSection(conda, pip, source.baseDir, options);
   return { lock, spec, text: lockFileText(lock, spec) };
 }
@@ -67,8 +76,13 @@ export interface SatisfyOptions {
   recordedSpec?: Spec;
 }
 
-/** Why a lock does not satisfy a spec, or `satisfied`. */
-export type Satisfaction = { satisfied: true } | { satisfied: false; reason: string };
+/**
+ * Why a lock does not satisfy a spec, or `satisfied`. `condaSatisfied`: only the pip section
+ * needs pinning again; the locked conda packages still satisfy the spec (lockSpec's keepConda).
+ */
+export type Satisfaction =
+  | { satisfied: true }
+  | { satisfied: false; reason: string; condaSatisfied?: true };
 
 /**
  * Whether a lock still gives a correct environment for a spec, without solving: the same
@@ -84,12 +98,18 @@ export function lockSatisfiesSpec(
   spec: Spec,
   options: SatisfyOptions = {},
 ): Satisfaction {
+  const conda = condaSatisfaction(lock, spec, options);
+  if (!conda.satisfied) return conda;
+  const pipProblem = pipSatisfaction(lock, spec, options.recordedSpec);
+  return pipProblem ? { satisfied: false, reason: pipProblem, condaSatisfied: true } : conda;
+}
+
+/** lockSatisfiesSpec for the conda packages only. */
+function condaSatisfaction(lock: Lock, spec: Spec, options: SatisfyOptions): Satisfaction {
   const platform = options.platform ?? hostPlatform();
   if (lock.platform !== platform) {
     return { satisfied: false, reason: `the lock is for ${lock.platform}, not ${platform}` };
   }
-  const pipProblem = pipSatisfaction(lock, spec, options.recordedSpec);
-  if (pipProblem) return { satisfied: false, reason: pipProblem };
   const channels = resolveChannels(
     options.channels?.length ? options.channels : spec.conda.channels,
     options.channelAlias ?? process.env.CONDA_CHANNEL_ALIAS,

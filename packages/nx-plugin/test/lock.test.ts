@@ -111,9 +111,11 @@ describe('lockSatisfiesSpec on a pip section', () => {
   });
 
   it('refuses a changed, added or removed pip requirement', () => {
+    // The conda packages still satisfy the spec: lock-env pins pip again on them (no solve).
     expect(checkPip(withPip(['greet>=2']), pinned, withPip(['greet>=1']))).toEqual({
       satisfied: false,
       reason: 'the pip requirements changed (lock: greet>=1; now: greet>=2)',
+      condaSatisfied: true,
     });
     expect(checkPip(withPip(['greet>=1', 'extra']), pinned, withPip(['greet>=1']))).toMatchObject({
       satisfied: false,
@@ -122,11 +124,21 @@ describe('lockSatisfiesSpec on a pip section', () => {
     expect(checkPip(specOf(['python', 'numpy']), pinned, withPip(['greet>=1']))).toEqual({
       satisfied: false,
       reason: 'the pip requirements changed (lock: greet>=1; now: none)',
+      condaSatisfied: true,
     });
     expect(checkPip(withPip(['requests']), lock, specOf(['python', 'numpy']))).toEqual({
       satisfied: false,
       reason: 'the pip requirements changed (lock: none; now: requests)',
+      condaSatisfied: true,
     });
+    // A conda change as well: the conda reason, and a solve.
+    const both = checkPip(
+      specOf(['python', 'numpy', 'scipy', { pip: ['greet>=2'] }]),
+      pinned,
+      withPip(['greet>=1']),
+    );
+    expect(both).toMatchObject({ satisfied: false, reason: expect.stringContaining('scipy') });
+    expect(both).not.toHaveProperty('condaSatisfied');
   });
 
   it('refuses pins it cannot trace to requirements (no recorded spec)', () => {
@@ -142,6 +154,7 @@ describe('lockSatisfiesSpec on a pip section', () => {
       satisfied: false,
       reason:
         'its pip section is not pinned (requirements as written, by an older lock-env): lock again to pin it',
+      condaSatisfied: true,
     });
   });
 });

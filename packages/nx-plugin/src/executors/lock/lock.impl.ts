@@ -9,6 +9,7 @@
  */
 import { PonchoError } from '@poncho/core/errors';
 import { writeFileAtomic } from '@poncho/core/fs';
+import type { Lock } from '@poncho/core/lock';
 import { condaDependencies } from '@poncho/core/spec';
 import {
   hostPlatform,
@@ -74,6 +75,7 @@ export default async function lockExecutor(
       logger.warn(`warning: ${(error as Error).message}; solving again`);
       return undefined;
     });
+    let keepConda: Lock | undefined;
     if (existing && !options.update) {
       const satisfaction = lockSatisfiesSpec(existing.source.lock, spec, {
         channels,
@@ -97,7 +99,16 @@ export default async function lockExecutor(
         return { success: true };
       }
       if (locked) throw refuse(satisfaction.reason);
-      logger.info(`${shown} no longer satisfies the spec (${satisfaction.reason}): solving`);
+      if (satisfaction.condaSatisfied) {
+        // As pixi: a pip edit changes the pip pins, not the conda packages (a channel's new
+        // releases come in through --update only).
+        keepConda = existing.source.lock;
+        logger.info(
+          `${shown} no longer satisfies the spec (${satisfaction.reason}): pinning the pip section again, keeping the locked conda packages`,
+        );
+      } else {
+        logger.info(`${shown} no longer satisfies the spec (${satisfaction.reason}): solving`);
+      }
     } else if (!existing && locked) {
       throw refuse('it does not exist');
     }
@@ -106,11 +117,13 @@ export default async function lockExecutor(
       platform,
       offline: options.offline,
       logger: createNxLogger('info'),
+      ...(keepConda ? { keepConda } : {}),
     });
+    const pins = solved.lock.pip.length;
     await write(
       portable(solved.text, lockFile, context),
-      `${options.update ? 'Updated' : 'Solved'} ${solved.lock.packages.length} package(s)` +
-        (solved.lock.pip.length > 0 ? ` and pinned ${solved.lock.pip.length} pip package(s)` : '') +
+      `${keepConda ? 'Kept the' : options.update ? 'Updated' : 'Solved'} ${solved.lock.packages.length}${keepConda ? ' locked' : ''} package(s)` +
+        (pins > 0 ? ` and pinned ${pins} pip package(s)` : '') +
         ` for ${platform}`,
     );
     return { success: true };
