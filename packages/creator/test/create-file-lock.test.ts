@@ -5,7 +5,7 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -94,5 +94,38 @@ describe('withFileLock', () => {
       });
     await Promise.all([task('a'), task('b')]);
     expect(order.join(' ')).toMatch(/^(a\+ a- b\+ b-|b\+ b- a\+ a-)$/);
+  });
+});
+
+describe('removeDeadBuilds', () => {
+  it("removes a killed build's folder, scratch and pip scratch folders, and nothing else", async () => {
+    const { removeDeadBuilds } = await import('../dist/leftovers.js');
+    const root = join(dir, 'builds');
+    const dead = join(root, 'poncho-0123456789ab');
+    const live = join(root, 'poncho-ba9876543210');
+    const killed = await holder(`${dead}.lock`);
+    const running = await holder(`${live}.lock`);
+    try {
+      for (const path of [
+        dead,
+        `${dead}.scratch`,
+        join(root, '.poncho-0123456789ab.pip-Xy12Ab'),
+        live,
+        join(root, '.poncho-ba9876543210.pip-Qw34Er'),
+      ]) {
+        await mkdir(path, { recursive: true });
+      }
+      killed.kill('SIGKILL');
+      await new Promise((done) => killed.on('exit', done));
+      expect(await removeDeadBuilds(root)).toEqual([dead]);
+      expect((await readdir(root)).sort()).toEqual([
+        '.poncho-ba9876543210.pip-Qw34Er',
+        'poncho-ba9876543210',
+        'poncho-ba9876543210.lock',
+        'poncho-ba9876543210.lock.owner',
+      ]);
+    } finally {
+      running.kill('SIGKILL');
+    }
   });
 });
