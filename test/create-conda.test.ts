@@ -428,6 +428,21 @@ describe('a lock with a pip section', () => {
 
     const rebuilt = await create(m, [...pipArgs, 'env.lock.json', 'b.tar.gz']);
     expect(rebuilt.sha256).toBe(first.sha256);
+    // Another machine, another TMPDIR (the build folder's parent): the same bytes; pip's .pyc
+    // files do not name the build folder.
+    const other = await machine('pip-lock-on-a-machine-with-a-longer-name');
+    await cp(wheels, join(other.cwd, 'wheels'), { recursive: true });
+    await cp(join(m.cwd, 'env.lock.json'), join(other.cwd, 'env.lock.json'));
+    const elsewhere = await create(other, [
+      '--no-cache',
+      '--find-links',
+      join(other.cwd, 'wheels'),
+      '--no-pip-index',
+      'env.lock.json',
+      'c.tar.gz',
+    ]);
+    expect(elsewhere.sha256).toBe(first.sha256);
+    expect(listing).toMatch(/greet\/__pycache__\/__init__\.cpython-311\.pyc/);
 
     // The library's lockSpec (what lock-env calls) pins the same spec to the same lock file,
     // without building a tarball.

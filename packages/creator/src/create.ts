@@ -667,6 +667,7 @@ async function buildEnvironment(
     baseDir: source.baseDir,
     exact: fromLock !== undefined,
     requested: fromLock?.pipRequested,
+    compile: options.compile,
     logger,
     signal,
   });

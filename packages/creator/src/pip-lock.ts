@@ -66,6 +66,8 @@ export async function pinPipSection(
         findLinks: options.findLinks,
         noIndex: options.noPipIndex,
         baseDir,
+        // Only the pins are kept: the folder is removed.
+        compile: false,
         logger,
         signal,
       });

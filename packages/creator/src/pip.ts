@@ -7,9 +7,11 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
+import { compilePython } from './install/compile.js';
+import type { PythonLayout } from './install/link.js';
 
 export interface PipOptions {
   /** --pip-index-url: the package index (default: pip's own configuration). */
@@ -22,6 +24,8 @@ export interface PipOptions {
   baseDir: string;
   /** Install exactly these pins (from a lock file): no dependency resolution. */
   exact?: boolean;
+  /** Byte-compile what pip installed (default true), as the conda packages are. */
+  compile?: boolean;
   logger?: Logger;
   signal?: AbortSignal;
 }
@@ -118,6 +122,10 @@ function pipEnv(): NodeJS.ProcessEnv {
     delete env[key];
   env.NO_COLOR = '1';
   env.PYTHONNOUSERSITE = '1';
+  // pip's own imports would leave .pyc files of the standard library in the environment
+  // (which ones depends on pip; they name the build folder). What pip installs is compiled
+  // explicitly (compileInstalled).
+  env.PYTHONDONTWRITEBYTECODE = '1';
   env.PIP_DISABLE_PIP_VERSION_CHECK = '1';
   env.PIP_NO_INPUT = '1';
   // A python repackaged from a distribution may carry EXTERNALLY-MANAGED; this env is ours.
@@ -130,7 +138,9 @@ export function pipInstallCommand(
   requirements: string[],
   options: PipOptions & { reportFile?: string; requirementsFile?: string },
 ): { file: string; args: string[] } {
-  const args = ['-m', 'pip', 'install', '--no-warn-script-location'];
+  // --no-compile: pip's .pyc files would name the build folder; installPipRequirements
+  // compiles what pip installed itself, as the conda packages' files are compiled.
+  const args = ['-m', 'pip', 'install', '--no-warn-script-location', '--no-compile'];
   if (options.exact) args.push('--no-deps');
   if (options.noIndex) args.push('--no-index');
   else if (options.indexUrl) args.push('--index-url', options.indexUrl);
@@ -222,10 +232,12 @@ export async function installPipRequirements(
       );
     }
     const installed = await readInstallReport(reportFile);
+    const distributions = await inspectPip(prefix, options.signal);
     if (options.exact && options.requested) {
-      await keepRequestedMarkers(prefix, new Set(options.requested), options.signal);
+      await keepRequestedMarkers(distributions, new Set(options.requested));
     }
-    return installed ?? { pins: await pipPins(prefix, options.signal), requested: [] };
+    if (options.compile !== false) await compileInstalled(prefix, distributions, options.signal);
+    return installed ?? { pins: pinsOf(distributions), requested: [] };
   } finally {
     await rm(scratch, { recursive: true, force: true });
   }
@@ -273,11 +285,10 @@ async function readInstallReport(path: string): Promise<PipInstalled | undefined
 
 /** Removes pip's REQUESTED marker from the distributions that are not in `requested`. */
 async function keepRequestedMarkers(
-  prefix: string,
+  distributions: InspectedDistribution[],
   requested: Set<string>,
-  signal?: AbortSignal,
 ): Promise<void> {
-  for (const dist of await inspectPip(prefix, signal)) {
+  for (const dist of distributions) {
     if (!dist.metadata_location || requested.has(normalizePipName(dist.metadata?.name ?? ''))) {
       continue;
     }
@@ -314,10 +325,45 @@ async function inspectPip(prefix: string, signal?: AbortSignal): Promise<Inspect
   return (report.installed ?? []).filter((dist) => dist.installer === 'pip');
 }
 
+/**
+ * Byte-compiles the python files of the distributions pip installed (their RECORD lists them)
+ * with compilePython, which records each source relative to the environment.
+ */
+async function compileInstalled(
+  prefix: string,
+  distributions: InspectedDistribution[],
+  signal?: AbortSignal,
+): Promise<void> {
+  const root = resolve(prefix);
+  const byLayout = new Map<string, { layout: PythonLayout; sources: string[] }>();
+  for (const dist of distributions) {
+    const location = dist.metadata_location;
+    const site = location && /^(.*\/lib\/python(\d+\.\d+)\/site-packages)\/[^/]+$/.exec(location);
+    if (!location || !site?.[1] || !site[2]) continue;
+    const record = await readFile(join(location, 'RECORD'), 'utf8').catch(() => '');
+    for (const line of record.split('\n')) {
+      const path = line.split(',')[0] ?? '';
+      if (!path.endsWith('.py')) continue;
+      const inside = relative(root, resolve(site[1], path));
+      if (inside.startsWith('..') || isAbsolute(inside)) continue;
+      const sitePackages = relative(root, site[1]);
+      let entry = byLayout.get(site[2]);
+      if (!entry) {
+        entry = { layout: { version: site[2], sitePackages }, sources: [] };
+        byLayout.set(site[2], entry);
+      }
+      entry.sources.push(inside);
+    }
+  }
+  for (const { layout, sources } of byLayout.values()) {
+    await compilePython(prefix, layout, sources.sort(), signal);
+  }
+}
+
 /** `name==version` (or `name @ file:///...` for local files) of every package pip installed. */
-export async function pipPins(prefix: string, signal?: AbortSignal): Promise<string[]> {
+function pinsOf(distributions: InspectedDistribution[]): string[] {
   const pins: string[] = [];
-  for (const dist of await inspectPip(prefix, signal)) {
+  for (const dist of distributions) {
     if (!dist.metadata?.name) continue;
     const url = dist.direct_url?.url;
     if (url?.startsWith('file:')) pins.push(`${dist.metadata.name} @ ${url}`);

@@ -204,6 +204,7 @@ describe('pip arguments', () => {
       'pip',
       'install',
       '--no-warn-script-location',
+      '--no-compile',
       '--no-deps',
       '--no-index',
       '--find-links',

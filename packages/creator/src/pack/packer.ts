@@ -22,7 +22,12 @@ import { MANIFEST_PATH, type Manifest } from '@poncho/core/manifest';
 import { defaultThreads, GzipWorkerPool, ParallelGzip } from './gzip-parallel.js';
 import { type Inventory, takeInventory } from './inventory.js';
 import { checkManagedFiles } from './managed-files.js';
-import { type ChannelAlias, portableCondaMeta, withPackedDigests } from './portable-meta.js';
+import {
+  type ChannelAlias,
+  type PackedDigest,
+  portableCondaMeta,
+  withPackedDigests,
+} from './portable-meta.js';
 import { rewriteToPackedPrefix } from './portable-prefix.js';
 import { pycSource, retimePyc } from './pyc.js';
 import { environmentScripts, type GeneratedFile } from './scripts.js';
@@ -188,14 +193,20 @@ async function packWith(
   );
   if (rewritten.length > 0) {
     const modes = new Map(tree.map((e) => [e.path, e.mode]));
-    const digests = new Map<string, string>();
+    const digests = new Map<string, PackedDigest>();
     for (const file of rewritten) {
       generated.set(file.path, {
         path: file.path,
         mode: modes.get(file.path) ?? 0o644,
         data: file.data,
       });
-      digests.set(file.path, createHash('sha256').update(file.data).digest('hex'));
+      digests.set(file.path, {
+        installed: file.installed,
+        packed: {
+          sha256: createHash('sha256').update(file.data).digest('hex'),
+          size: file.data.length,
+        },
+      });
     }
     // conda-meta's sha256_in_prefix then describes the files as packed.
     for (const file of [...generated.values()]) {

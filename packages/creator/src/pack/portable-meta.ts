@@ -44,13 +44,22 @@ export function portableRecord(text: string, aliases: ChannelAlias[] = []): stri
   return `${JSON.stringify(record, null, 2)}\n`;
 }
 
+/** What conda-meta says of a file as installed, and the same of the file as packed. */
+export interface PackedDigest {
+  installed: { sha256: string; size: number };
+  packed: { sha256: string; size: number };
+}
+
 /**
- * A portable conda-meta record whose `sha256_in_prefix` fields describe the files as packed
- * (`digests`: path -> sha256 of the packed content) for the files the packer rewrote to the
- * packed prefix; the installed hashes would name the build folder's bytes. Undefined when the
- * record lists none of them.
+ * A portable conda-meta record that describes the files the packer rewrote to the packed
+ * prefix as packed: each `sha256`, `sha256_in_prefix` and `size_in_bytes` that recorded the
+ * installed bytes (which name the build folder) records the packed ones instead; values about
+ * the package's own copy stay. Undefined when the record lists none of these files.
  */
-export function withPackedDigests(text: string, digests: Map<string, string>): string | undefined {
+export function withPackedDigests(
+  text: string,
+  digests: Map<string, PackedDigest>,
+): string | undefined {
   let record: { paths_data?: { paths?: Array<Record<string, unknown>> } };
   try {
     record = JSON.parse(text) as typeof record;
@@ -60,8 +69,15 @@ export function withPackedDigests(text: string, digests: Map<string, string>): s
   let changed = false;
   for (const entry of record?.paths_data?.paths ?? []) {
     const digest = typeof entry._path === 'string' ? digests.get(entry._path) : undefined;
-    if (digest !== undefined && 'sha256_in_prefix' in entry) {
-      entry.sha256_in_prefix = digest;
+    if (!digest) continue;
+    for (const field of ['sha256', 'sha256_in_prefix'] as const) {
+      if (entry[field] === digest.installed.sha256) {
+        entry[field] = digest.packed.sha256;
+        changed = true;
+      }
+    }
+    if (entry.size_in_bytes === digest.installed.size) {
+      entry.size_in_bytes = digest.packed.size;
       changed = true;
     }
   }

@@ -5,6 +5,7 @@
  * depend on TMPDIR. When packing, each such file gets a fixed prefix string instead (the
  * runner relocates from whatever the manifest records, so this costs nothing at run time).
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManifestFile } from '@poncho/core/manifest';
@@ -14,6 +15,8 @@ import { replaceBinaryPrefix, replaceTextPrefix } from '@poncho/core/relocate';
 export interface RewrittenFile {
   path: string;
   data: Buffer;
+  /** The sha256 and size of the file as installed (what conda-meta records of it). */
+  installed: { sha256: string; size: number };
 }
 
 /**
@@ -40,7 +43,14 @@ export async function rewriteToPackedPrefix(
       file.mode === 'text'
         ? replaceTextPrefix(installed, buildPrefix, packedPrefix)
         : replaceBinaryPrefix(installed, buildPrefix, packedPrefix);
-    rewritten.push({ path: file.path, data });
+    rewritten.push({
+      path: file.path,
+      data,
+      installed: {
+        sha256: createHash('sha256').update(installed).digest('hex'),
+        size: installed.length,
+      },
+    });
     file.placeholder = packedPrefix;
   }
   return rewritten;
