@@ -33,7 +33,7 @@ import { createGunzip } from 'node:zlib';
 import { ArchiveEntryGuard, normalizeArchivePath } from '@poncho/core/archive-paths';
 import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { blockedGunzipStream } from './blocked-gunzip.js';
+import { inflateBlocked } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 import { type TarEntry, TarReader, type TarSink } from './tar-reader.js';
 
@@ -101,69 +101,17 @@ export async function extractTarball(
   const compression = await detectCompression(tarball);
   const writer = new EntryWriter(dest, tarball);
   const reader = new TarReader(writer);
-  // Ours inflates in parallel, reading the file itself; the rest is one stream from the file.
-  const source =
-    compression === 'blocked-gzip'
-      ? blockedGunzipStream(tarball)
-      : createReadStream(tarball, { highWaterMark: 1024 * 1024 });
-  const streams: Readable[] = [source];
-  let decompressor: ReturnType<typeof spawn> | undefined;
   let decompressorError: Error | undefined;
-  if (compression === 'gzip') {
-    streams.push(source.pipe(createGunzip({ chunkSize: 256 * 1024 })));
-  } else if (compression !== 'none' && compression !== 'blocked-gzip') {
-    const [command, ...args] = DECOMPRESSORS[compression];
-    decompressor = spawn(command as string, args, { stdio: ['pipe', 'pipe', 'ignore'] });
-    decompressor.on('error', (error) => {
-      decompressorError = error;
-    });
-    source.pipe(decompressor.stdin as NodeJS.WritableStream);
-    decompressor.stdin?.on('error', () => {}); // EPIPE when the decompressor fails; reported below
-    streams.push(decompressor.stdout as Readable);
-  }
-  const data = streams[streams.length - 1] as Readable;
-
   try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        for (const stream of streams) stream.destroy();
-        decompressor?.kill();
-        writer.abort();
-        reject(error);
-      };
-      writer.onError = fail;
-      for (const stream of streams) stream.on('error', fail);
-      data.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        try {
-          reader.write(chunk);
-        } catch (error) {
-          fail(error);
-        }
+    if (compression === 'blocked-gzip') {
+      await readBlocks(inflateBlocked(tarball), reader, writer, options.signal);
+    } else {
+      await readStream(tarball, compression, reader, writer, options.signal, (error) => {
+        decompressorError = error;
       });
-      data.on('end', () => {
-        if (settled) return;
-        try {
-          reader.finish();
-        } catch (error) {
-          fail(error);
-          return;
-        }
-        settled = true;
-        resolve();
-      });
-      if (options.signal) {
-        if (options.signal.aborted) fail(options.signal.reason);
-        options.signal.addEventListener('abort', () => fail(options.signal?.reason), {
-          once: true,
-        });
-      }
-    });
-    if (decompressor) await decompressorExit(decompressor, compression);
+    }
   } catch (error) {
+    writer.abort();
     if (writer.failure !== undefined) throw writeError(writer.failure, tarball, dest);
     if (options.signal?.aborted) throw options.signal.reason;
     if (decompressorError) {
@@ -182,6 +130,87 @@ export async function extractTarball(
     throw writeError(error, tarball, dest);
   }
   await writer.guard.checkLinksOnDisk(dest);
+}
+
+/**
+ * Feeds the blocks of a blocked-gzip tarball to the tar reader; each block is written before
+ * the next is inflated into the same memory (blocked-gunzip.ts).
+ */
+async function readBlocks(
+  blocks: AsyncGenerator<Buffer>,
+  reader: TarReader,
+  writer: EntryWriter,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  signal?.throwIfAborted();
+  for await (const block of blocks) {
+    signal?.throwIfAborted();
+    reader.write(block);
+    if (writer.failure !== undefined) throw writer.failure;
+  }
+  signal?.throwIfAborted();
+  reader.finish();
+}
+
+/** Feeds any other tarball to the tar reader as a stream: from the file, through a decompressor. */
+async function readStream(
+  tarball: string,
+  compression: Exclude<Compression, 'blocked-gzip'>,
+  reader: TarReader,
+  writer: EntryWriter,
+  signal: AbortSignal | undefined,
+  onDecompressorError: (error: Error) => void,
+): Promise<void> {
+  const source = createReadStream(tarball, { highWaterMark: 1024 * 1024 });
+  const streams: Readable[] = [source];
+  let decompressor: ReturnType<typeof spawn> | undefined;
+  if (compression === 'gzip') {
+    streams.push(source.pipe(createGunzip({ chunkSize: 256 * 1024 })));
+  } else if (compression !== 'none') {
+    const [command, ...args] = DECOMPRESSORS[compression];
+    decompressor = spawn(command as string, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    decompressor.on('error', onDecompressorError);
+    source.pipe(decompressor.stdin as NodeJS.WritableStream);
+    decompressor.stdin?.on('error', () => {}); // EPIPE when the decompressor fails; reported below
+    streams.push(decompressor.stdout as Readable);
+  }
+  const data = streams[streams.length - 1] as Readable;
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      for (const stream of streams) stream.destroy();
+      decompressor?.kill();
+      reject(error);
+    };
+    writer.onError = fail;
+    for (const stream of streams) stream.on('error', fail);
+    data.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        reader.write(chunk);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    data.on('end', () => {
+      if (settled) return;
+      try {
+        reader.finish();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      settled = true;
+      resolve();
+    });
+    if (signal) {
+      if (signal.aborted) fail(signal.reason);
+      signal.addEventListener('abort', () => fail(signal.reason), { once: true });
+    }
+  });
+  if (decompressor) await decompressorExit(decompressor, compression);
 }
 
 /**
