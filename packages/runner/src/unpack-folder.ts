@@ -15,8 +15,8 @@
  *
  * The lock and the staging folder live beside the folder, so its parent must be writable.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdir, readdir, realpath, rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
@@ -127,7 +127,7 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
     const result = await unpackInto(tarball, staging, dir, { signal, log });
-    await removeCarriedState(staging);
+    removeCarriedState(staging);
     digest = await digesting.catch((error: unknown) => {
       throw fileError(error, tarball, 'environment tarball');
     });
@@ -141,14 +141,14 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
       log.debug(`running ${dir}/bin/conda-unpack`);
       const { runCondaUnpack } = await import('./relocation.js');
       await runCondaUnpack(dir, process.env);
-      await writeReferenceMarkers(dir);
-      await writeKnownTarball(dir, options.identity);
+      writeReferenceMarkers(dir);
+      writeKnownTarball(dir, options.identity);
       await writeJson(join(dir, MARKER_PATH), marker('conda-unpack'));
       await rm(join(dir, JOURNAL_PATH), { force: true });
     } else {
-      await writeReferenceMarkers(staging);
-      await writeKnownTarball(staging, options.identity);
-      await writeJson(join(staging, MARKER_PATH), marker(result.relocation));
+      writeReferenceMarkers(staging);
+      writeKnownTarball(staging, options.identity);
+      writeStagedMarker(staging, marker(result.relocation));
       await moveIntoPlace(staging, dir);
       moved = true;
     }
@@ -163,14 +163,21 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
 /**
  * The reference runner's markers, so that it uses (instead of unpacking again over) a folder
  * we unpacked; it only tests that they exist.
+ *
+ * These state files are written with synchronous calls: a handful of small files at the end of
+ * a cold start, where each asynchronous call costs a trip through the threadpool.
  */
-async function writeReferenceMarkers(root: string): Promise<void> {
+function writeReferenceMarkers(root: string): void {
   const stamp = `${new Date().toString()}\n`;
-  for (const name of REFERENCE_MARKERS) {
-    const path = join(root, name);
-    await writeFile(path, stamp).catch((error: unknown) => {
-      throw fileError(error, path, 'marker file');
-    });
+  for (const name of REFERENCE_MARKERS) writeStateFile(join(root, name), stamp, 'marker file');
+}
+
+/** A small state file of ours; a full disk or a read-only folder is named (125). */
+function writeStateFile(path: string, data: string, what: string): void {
+  try {
+    writeFileSync(path, data);
+  } catch (error) {
+    throw fileError(error, path, what);
   }
 }
 
@@ -180,34 +187,56 @@ async function writeReferenceMarkers(root: string): Promise<void> {
  * describe this folder, which a waiting run or the launcher would otherwise trust before ours
  * are written.
  */
-async function removeCarriedState(root: string): Promise<void> {
-  await rm(join(root, MARKER_PATH), { recursive: true, force: true });
-  await rm(join(root, KNOWN_TARBALLS_DIR), { recursive: true, force: true });
+function removeCarriedState(root: string): void {
+  for (const carried of [MARKER_PATH, KNOWN_TARBALLS_DIR]) {
+    const path = join(root, carried);
+    // Looked for first: rmSync's recursive mode loads a module of its own (~1 ms).
+    if (existsSync(path) || isLink(path)) rmSync(path, { recursive: true, force: true });
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Records the tarball file this run was given as known to bin/launch.sh (before the marker). */
-async function writeKnownTarball(root: string, identity: TarballIdentity): Promise<void> {
-  await makeStateFolder(root);
+function writeKnownTarball(root: string, identity: TarballIdentity): void {
+  makeStateFolder(root);
   const known = join(root, KNOWN_TARBALLS_DIR);
-  await mkdir(known).catch((error: unknown) => {
+  try {
+    mkdirSync(known);
+  } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw fileError(error, known, 'state folder');
-  });
-  const path = knownTarballPath(root, identity);
-  await writeFile(path, '').catch((error: unknown) => {
-    throw fileError(error, path, 'state file');
-  });
+  }
+  writeStateFile(knownTarballPath(root, identity), '', 'state file');
 }
 
 /** `.poncho` in the environment, where the runner keeps its state (named in failures). */
-async function makeStateFolder(root: string): Promise<void> {
+function makeStateFolder(root: string): void {
   const folder = join(root, dirname(MARKER_PATH));
-  await mkdir(folder).catch((error: unknown) => {
+  try {
+    mkdirSync(folder);
+  } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw fileError(error, folder, 'state folder');
-  });
+  }
 }
 
+/**
+ * The marker in the staging folder, which nobody else sees until it is renamed into place: a
+ * plain write (the rename of the folder is the atomic step).
+ */
+function writeStagedMarker(root: string, marker: UnpackedMarker): void {
+  makeStateFolder(root);
+  writeStateFile(join(root, MARKER_PATH), `${JSON.stringify(marker, null, 2)}\n`, 'marker file');
+}
+
+/** The marker (or journal) in a folder others may already read: through a temporary file. */
 async function writeJson(path: string, data: unknown): Promise<void> {
-  await makeStateFolder(dirname(dirname(path)));
+  makeStateFolder(dirname(dirname(path)));
   await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`, {
     what: 'marker file',
     mkdirs: true,
