@@ -15,8 +15,16 @@
  *
  * The lock and the staging folder live beside the folder, so its parent must be writable.
  */
-import { existsSync, lstatSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, realpath, rename, rm } from 'node:fs/promises';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
@@ -69,11 +77,13 @@ export async function unpackToFolder(
   options: FolderUnpackOptions,
 ): Promise<FolderState> {
   // A symbolic link to a folder: work beside the folder itself (a rename would replace the link).
-  const dir = await realpath(requestedDir).catch(() => requestedDir);
+  // (Synchronous calls for these few steps: each asynchronous one costs a threadpool round trip
+  // on a cold start's critical path.)
+  const dir = realpathOrSelf(requestedDir);
   const parent = dirname(dir);
   const name = basename(dir);
   try {
-    await mkdir(parent, { recursive: true });
+    mkdirSync(parent, { recursive: true });
   } catch (error) {
     throw fileError(error, parent, 'parent of the --unpack-to folder');
   }
@@ -101,10 +111,18 @@ export async function unpackToFolder(
   }
 }
 
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
+}
+
 async function fill(tarball: string, dir: string, staging: string, options: FolderUnpackOptions) {
   const { log, signal } = options;
   try {
-    await mkdir(staging);
+    mkdirSync(staging);
   } catch (error) {
     throw fileError(error, staging, 'staging folder for unpacking');
   }
@@ -271,7 +289,7 @@ async function moveIntoPlace(staging: string, dir: string): Promise<void> {
 /** Removes staging folders of runs that died (safe: we hold the lock). */
 async function removeLeftovers(parent: string, name: string, log: Logger): Promise<void> {
   const prefix = `.${name}.poncho-staging-`;
-  for (const entry of await readdir(parent)) {
+  for (const entry of readdirSync(parent)) {
     if (entry.startsWith(prefix)) {
       log.debug(`removing ${join(parent, entry)}, left by a run that died`);
       // Not worth failing for: a leftover still being written to is collected by a later run.
