@@ -21,6 +21,7 @@ import {
   mkdirSync,
   readdirSync,
   realpathSync,
+  renameSync,
   rmSync,
   writeFileSync,
 } from 'node:fs';
@@ -264,7 +265,7 @@ async function writeJson(path: string, data: unknown): Promise<void> {
 /** rename(2) replaces a missing or empty folder in one step. */
 async function moveIntoPlace(staging: string, dir: string): Promise<void> {
   try {
-    await rename(staging, dir);
+    renameSync(staging, dir); // (synchronous: the last step before the command starts)
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ENOTEMPTY' || code === 'EEXIST') {
