@@ -8,7 +8,8 @@
  * archive is an error too. The caller extracts into a folder it removes on failure, so nothing
  * is left behind.
  *
- * Tarballs poncho_package_create made (blocked gzip) inflate in parallel (blocked-gunzip.ts);
+ * Tarballs poncho_package_create made (blocked gzip) inflate on the threadpool one member ahead
+ * of the writing, into reused memory (blocked-gunzip.ts);
  * any other gzip (conda-pack's, a single member) inflates as one stream, on one thread.
  */
 import { spawn } from 'node:child_process';
@@ -133,8 +134,8 @@ export async function extractTarball(
 }
 
 /**
- * Feeds the blocks of a blocked-gzip tarball to the tar reader; each block is written before
- * the next is inflated into the same memory (blocked-gunzip.ts).
+ * Feeds the blocks of a blocked-gzip tarball to the tar reader; each block's files are written
+ * before its memory is used again (blocked-gunzip.ts).
  */
 async function readBlocks(
   blocks: AsyncGenerator<Buffer>,
