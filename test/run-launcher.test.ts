@@ -202,6 +202,26 @@ describe('a warm run (the folder is ready)', () => {
     expect(fast.stdout).toBe(slow.stdout);
   });
 
+  it('hands a warm run to Node where `env` has no --default-signal (coreutils < 8.31)', async () => {
+    // The launcher asks only when it would run the command itself (not on a cold run).
+    const oldEnv = join(work, 'old-env');
+    await mkdir(oldEnv, { recursive: true });
+    await writeFile(
+      join(oldEnv, 'env'),
+      `#!/bin/sh\ncase $1 in --default-signal*) echo "env: unrecognized option '$1'" >&2; exit 125 ;; esac\nexec /usr/bin/env "$@"\n`,
+    );
+    await chmod(join(oldEnv, 'env'), 0o755);
+    const result = await runRunner(
+      ['-e', tarball, '-d', ready, 'sh', '-c', 'echo "$CONDA_PREFIX"'],
+      {
+        env: { ...env, PATH: `${oldEnv}:${env.PATH}` },
+        bin: poncho,
+      },
+    );
+    expect([result.code, result.stdout, result.stderr]).toEqual([0, `${ready}\n`, '']);
+    expect(await nodeStarts()).toBe(1);
+  });
+
   it('runs a command whose path holds "=" (env would take it for a variable)', async () => {
     const scripts = join(work, 'date=2024');
     await mkdir(scripts, { recursive: true });

@@ -8,7 +8,7 @@
  * - binary mode replaces inside C strings only and pads with NULs, so the file keeps its length
  *   and every offset in an ELF file stays valid.
  */
-import { chmod, lstat, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmodSync, lstatSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileError, PonchoError } from './errors.js';
 import { tempSibling } from './fs.js';
 
@@ -147,10 +147,22 @@ export async function relocateFile(
   file: Omit<PrefixFile, 'path'>,
   prefix: string,
 ): Promise<boolean> {
-  let info: Awaited<ReturnType<typeof lstat>>;
+  return relocateFileSync(absPath, file, prefix);
+}
+
+/**
+ * relocateFile with synchronous calls: the runner relocates right after unpacking, on a cold
+ * start's critical path, where each asynchronous call costs a trip through the threadpool.
+ */
+export function relocateFileSync(
+  absPath: string,
+  file: Omit<PrefixFile, 'path'>,
+  prefix: string,
+): boolean {
+  let info: ReturnType<typeof lstatSync>;
   let data: Buffer;
   try {
-    info = await lstat(absPath);
+    info = lstatSync(absPath);
     if (!info.isFile()) {
       throw new PonchoError(
         'ERR_RELOCATE_NOT_A_FILE',
@@ -160,7 +172,7 @@ export async function relocateFile(
         },
       );
     }
-    data = await readFile(absPath);
+    data = readFileSync(absPath);
   } catch (error) {
     if (error instanceof PonchoError) throw error;
     throw fileError(error, absPath, 'file to relocate');
@@ -174,11 +186,11 @@ export async function relocateFile(
   // hard-linked from a package cache that must stay pristine.
   const temp = tempSibling(absPath);
   try {
-    await writeFile(temp, patched, { mode: 0o600 });
-    await chmod(temp, info.mode & 0o7777); // exact mode, whatever the umask
-    await rename(temp, absPath);
+    writeFileSync(temp, patched, { mode: 0o600 });
+    chmodSync(temp, info.mode & 0o7777); // exact mode, whatever the umask
+    renameSync(temp, absPath);
   } catch (error) {
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw fileError(error, absPath, 'file to relocate');
   }
   return true;

@@ -204,6 +204,10 @@ activation_program() {
 # Activates DIR and runs the command (the arguments from position command_at on) as a child.
 run_in_environment() {
   can_run_here || to_node "$@"
+  # Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
+  # SIGINT back: the Node CLI runs it. (Asked here, not at the start: a cold run goes to Node
+  # anyway, and each process the launcher starts costs it a few milliseconds.)
+  env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
   activation_program
   PATH=$prefix/bin${PATH:+:$PATH}
   export PATH
@@ -236,10 +240,6 @@ run_in_environment() {
   wait_for_child
   exit "$status"
 }
-
-# Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
-# SIGINT back: every run goes to the Node CLI.
-env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
 
 # The signals the command gets back to their default action: sh ignores SIGINT and SIGQUIT in
 # a background child; SIGINT stays ignored when it was on entry.

@@ -8,7 +8,8 @@
  * archive is an error too. The caller extracts into a folder it removes on failure, so nothing
  * is left behind.
  *
- * Tarballs poncho_package_create made (blocked gzip) inflate in parallel (blocked-gunzip.ts);
+ * Tarballs poncho_package_create made (blocked gzip) inflate on the threadpool one member ahead
+ * of the writing, into reused memory (blocked-gunzip.ts);
  * any other gzip (conda-pack's, a single member) inflates as one stream, on one thread.
  */
 import { spawn } from 'node:child_process';
@@ -21,19 +22,19 @@ import {
   lstatSync,
   mkdirSync,
   openSync,
+  readSync,
   realpathSync,
   symlinkSync,
   unlinkSync,
   utimesSync,
   writeSync,
 } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { ArchiveEntryGuard, normalizeArchivePath } from '@poncho/core/archive-paths';
 import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { blockedGunzipStream } from './blocked-gunzip.js';
+import { inflateBlocked } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 import { type TarEntry, TarReader, type TarSink } from './tar-reader.js';
 
@@ -44,13 +45,13 @@ export type Compression = 'blocked-gzip' | 'gzip' | 'bzip2' | 'xz' | 'zstd' | 'n
 export async function detectCompression(path: string): Promise<Compression> {
   let head: Buffer;
   try {
-    const handle = await open(path, 'r');
+    // Synchronous: 512 bytes, on a cold start's critical path.
+    const fd = openSync(path, 'r');
     try {
       head = Buffer.alloc(512);
-      const { bytesRead } = await handle.read(head, 0, 512, 0);
-      head = head.subarray(0, bytesRead);
+      head = head.subarray(0, readSync(fd, head, 0, 512, 0));
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
   } catch (error) {
     const failure = fileError(error, path, 'environment tarball');
@@ -101,69 +102,17 @@ export async function extractTarball(
   const compression = await detectCompression(tarball);
   const writer = new EntryWriter(dest, tarball);
   const reader = new TarReader(writer);
-  // Ours inflates in parallel, reading the file itself; the rest is one stream from the file.
-  const source =
-    compression === 'blocked-gzip'
-      ? blockedGunzipStream(tarball)
-      : createReadStream(tarball, { highWaterMark: 1024 * 1024 });
-  const streams: Readable[] = [source];
-  let decompressor: ReturnType<typeof spawn> | undefined;
   let decompressorError: Error | undefined;
-  if (compression === 'gzip') {
-    streams.push(source.pipe(createGunzip({ chunkSize: 256 * 1024 })));
-  } else if (compression !== 'none' && compression !== 'blocked-gzip') {
-    const [command, ...args] = DECOMPRESSORS[compression];
-    decompressor = spawn(command as string, args, { stdio: ['pipe', 'pipe', 'ignore'] });
-    decompressor.on('error', (error) => {
-      decompressorError = error;
-    });
-    source.pipe(decompressor.stdin as NodeJS.WritableStream);
-    decompressor.stdin?.on('error', () => {}); // EPIPE when the decompressor fails; reported below
-    streams.push(decompressor.stdout as Readable);
-  }
-  const data = streams[streams.length - 1] as Readable;
-
   try {
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const fail = (error: unknown) => {
-        if (settled) return;
-        settled = true;
-        for (const stream of streams) stream.destroy();
-        decompressor?.kill();
-        writer.abort();
-        reject(error);
-      };
-      writer.onError = fail;
-      for (const stream of streams) stream.on('error', fail);
-      data.on('data', (chunk: Buffer) => {
-        if (settled) return;
-        try {
-          reader.write(chunk);
-        } catch (error) {
-          fail(error);
-        }
+    if (compression === 'blocked-gzip') {
+      await readBlocks(inflateBlocked(tarball), reader, writer, options.signal);
+    } else {
+      await readStream(tarball, compression, reader, writer, options.signal, (error) => {
+        decompressorError = error;
       });
-      data.on('end', () => {
-        if (settled) return;
-        try {
-          reader.finish();
-        } catch (error) {
-          fail(error);
-          return;
-        }
-        settled = true;
-        resolve();
-      });
-      if (options.signal) {
-        if (options.signal.aborted) fail(options.signal.reason);
-        options.signal.addEventListener('abort', () => fail(options.signal?.reason), {
-          once: true,
-        });
-      }
-    });
-    if (decompressor) await decompressorExit(decompressor, compression);
+    }
   } catch (error) {
+    writer.abort();
     if (writer.failure !== undefined) throw writeError(writer.failure, tarball, dest);
     if (options.signal?.aborted) throw options.signal.reason;
     if (decompressorError) {
@@ -182,6 +131,87 @@ export async function extractTarball(
     throw writeError(error, tarball, dest);
   }
   await writer.guard.checkLinksOnDisk(dest);
+}
+
+/**
+ * Feeds the blocks of a blocked-gzip tarball to the tar reader; each block's files are written
+ * before its memory is used again (blocked-gunzip.ts).
+ */
+async function readBlocks(
+  blocks: AsyncGenerator<Buffer>,
+  reader: TarReader,
+  writer: EntryWriter,
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  signal?.throwIfAborted();
+  for await (const block of blocks) {
+    signal?.throwIfAborted();
+    reader.write(block);
+    if (writer.failure !== undefined) throw writer.failure;
+  }
+  signal?.throwIfAborted();
+  reader.finish();
+}
+
+/** Feeds any other tarball to the tar reader as a stream: from the file, through a decompressor. */
+async function readStream(
+  tarball: string,
+  compression: Exclude<Compression, 'blocked-gzip'>,
+  reader: TarReader,
+  writer: EntryWriter,
+  signal: AbortSignal | undefined,
+  onDecompressorError: (error: Error) => void,
+): Promise<void> {
+  const source = createReadStream(tarball, { highWaterMark: 1024 * 1024 });
+  const streams: Readable[] = [source];
+  let decompressor: ReturnType<typeof spawn> | undefined;
+  if (compression === 'gzip') {
+    streams.push(source.pipe(createGunzip({ chunkSize: 256 * 1024 })));
+  } else if (compression !== 'none') {
+    const [command, ...args] = DECOMPRESSORS[compression];
+    decompressor = spawn(command as string, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    decompressor.on('error', onDecompressorError);
+    source.pipe(decompressor.stdin as NodeJS.WritableStream);
+    decompressor.stdin?.on('error', () => {}); // EPIPE when the decompressor fails; reported below
+    streams.push(decompressor.stdout as Readable);
+  }
+  const data = streams[streams.length - 1] as Readable;
+  await new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const fail = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      for (const stream of streams) stream.destroy();
+      decompressor?.kill();
+      reject(error);
+    };
+    writer.onError = fail;
+    for (const stream of streams) stream.on('error', fail);
+    data.on('data', (chunk: Buffer) => {
+      if (settled) return;
+      try {
+        reader.write(chunk);
+      } catch (error) {
+        fail(error);
+      }
+    });
+    data.on('end', () => {
+      if (settled) return;
+      try {
+        reader.finish();
+      } catch (error) {
+        fail(error);
+        return;
+      }
+      settled = true;
+      resolve();
+    });
+    if (signal) {
+      if (signal.aborted) fail(signal.reason);
+      signal.addEventListener('abort', () => fail(signal.reason), { once: true });
+    }
+  });
+  if (decompressor) await decompressorExit(decompressor, compression);
 }
 
 /**

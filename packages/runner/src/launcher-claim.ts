@@ -11,8 +11,7 @@
  * sleepers. A flock dies with its holder: a run stopped at any moment leaves no claim behind.
  * The variables are taken out of the environment at once (the command must never inherit them).
  */
-import { closeSync, mkdirSync, utimesSync } from 'node:fs';
-import { rmdir } from 'node:fs/promises';
+import { closeSync, mkdirSync, rmdirSync, utimesSync } from 'node:fs';
 import type { Logger } from '@poncho/core/log';
 
 export const CLAIM_VARIABLE = 'PONCHO_RUN_CLAIMED_LOCK';
@@ -97,7 +96,12 @@ export function keepLockFresh(lockPath: string, everyMs: number, log: Logger): (
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await rmdir(lockPath).catch(() => {});
+    // Synchronous: this runs between the environment being ready and the command's start.
+    try {
+      rmdirSync(lockPath);
+    } catch {
+      // Already gone (taken over as stale, or removed by hand).
+    }
   };
 }
 

@@ -8,7 +8,8 @@
  *   the environment's own python, in place, since it relocates to its own location.
  */
 import { spawn } from 'node:child_process';
-import { access, readFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 // The zod-free reader: zod would cost more to load than a cold start's relocation.
@@ -17,7 +18,7 @@ import {
   type ManifestData as Manifest,
   readManifestText,
 } from '@poncho/core/manifest-reader';
-import { relocateFile } from '@poncho/core/relocate';
+import { relocateFileSync } from '@poncho/core/relocate';
 import { RunnerExitCode } from './exit-codes.js';
 
 export type RelocationKind = 'manifest' | 'conda-unpack' | 'none';
@@ -26,7 +27,7 @@ export type RelocationKind = 'manifest' | 'conda-unpack' | 'none';
 export async function readManifest(root: string, source: string): Promise<Manifest | undefined> {
   let text: string;
   try {
-    text = await readFile(join(root, MANIFEST_PATH), 'utf8');
+    text = readFileSync(join(root, MANIFEST_PATH), 'utf8');
   } catch (error) {
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw fileError(error, join(root, MANIFEST_PATH), 'environment manifest');
@@ -51,27 +52,17 @@ export async function relocationKind(
   manifest: Manifest | undefined,
 ): Promise<RelocationKind> {
   if (manifest) return 'manifest';
-  try {
-    await access(join(root, 'bin', 'conda-unpack'));
-    return 'conda-unpack';
-  } catch {
-    return 'none';
-  }
+  return existsSync(join(root, 'bin', 'conda-unpack')) ? 'conda-unpack' : 'none';
 }
-
-/** Files rewritten at once: enough to keep the disk busy, few enough for file-handle limits. */
-const CONCURRENCY = 16;
 
 /**
  * Rewrites every file the manifest lists, in `root`, for the environment's final location
  * `prefix`. Checks first that binary files have room for `prefix`, so a too-long path fails
- * before anything is changed.
+ * before anything is changed. Synchronous calls: the files were just written (they are in the
+ * page cache), and this is on a cold start's critical path, where each asynchronous call would
+ * cost a trip through the threadpool.
  */
-export async function relocateWithManifest(
-  root: string,
-  manifest: Manifest,
-  prefix: string,
-): Promise<number> {
+export function relocateWithManifest(root: string, manifest: Manifest, prefix: string): number {
   const prefixBytes = Buffer.byteLength(prefix);
   for (const file of manifest.files) {
     if (file.mode === 'binary' && prefixBytes > Buffer.byteLength(file.placeholder)) {
@@ -85,19 +76,14 @@ export async function relocateWithManifest(
       );
     }
   }
-  let next = 0;
   let changed = 0;
-  const worker = async () => {
-    while (next < manifest.files.length) {
-      const file = manifest.files[next++] as Manifest['files'][number];
-      try {
-        if (await relocateFile(join(root, file.path), file, prefix)) changed++;
-      } catch (error) {
-        throw relocationFailed(file.path, error);
-      }
+  for (const file of manifest.files) {
+    try {
+      if (relocateFileSync(join(root, file.path), file, prefix)) changed++;
+    } catch (error) {
+      throw relocationFailed(file.path, error);
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, manifest.files.length) }, worker));
+  }
   return changed;
 }
 

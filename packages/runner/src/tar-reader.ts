@@ -52,6 +52,8 @@ export interface TarSink {
 export class TarFormatError extends Error {}
 
 const BLOCK = 512;
+/** 'ustar\0', at byte 257 of a POSIX header. */
+const USTAR_MAGIC = [0x75, 0x73, 0x74, 0x61, 0x72, 0x00];
 
 const TYPES: Record<string, TarEntryType> = {
   '0': 'File',
@@ -158,7 +160,7 @@ export class TarReader {
       this.metaType = flag;
       return;
     }
-    const ustar = block.toString('latin1', 257, 263) === 'ustar\0';
+    const ustar = USTAR_MAGIC.every((byte, i) => block[257 + i] === byte);
     let path = field(block, 0, 100);
     if (ustar) {
       const prefix = field(block, 345, 155);
@@ -212,17 +214,41 @@ function isZero(block: Buffer): boolean {
   return true;
 }
 
-/** The header's checksum: the sum of its bytes with the checksum field read as spaces. */
+/**
+ * The header's checksum: the sum of its bytes with the checksum field read as spaces (unsigned,
+ * or signed as some old tars wrote it). Summed four bytes at a time: this runs for every entry,
+ * mostly before V8 has optimized it (a cold run parses its archive once), where a loop over 512
+ * bytes cost ~30 ms for the 753 entries of the benchmark environment.
+ */
 function checksumMatches(block: Buffer): boolean {
   const recorded = Number.parseInt(block.toString('latin1', 148, 156).replace(/\0.*/, ''), 8);
-  let unsigned = 0;
-  let signed = 0;
+  let field = 0;
+  for (let i = 148; i < 156; i++) field += block[i] as number;
+  const unsigned = byteSum(block) - field + 8 * 0x20;
+  if (recorded === unsigned) return true;
+  let high = 0;
   for (let i = 0; i < BLOCK; i++) {
-    const byte = i >= 148 && i < 156 ? 0x20 : (block[i] as number);
-    unsigned += byte;
-    signed += byte > 127 ? byte - 256 : byte;
+    if (!(i >= 148 && i < 156) && (block[i] as number) > 127) high++;
   }
-  return recorded === unsigned || recorded === signed;
+  return recorded === unsigned - 256 * high;
+}
+
+/** The sum of a block's 512 bytes. */
+function byteSum(block: Buffer): number {
+  if (block.byteOffset % 4 !== 0) {
+    let sum = 0;
+    for (let i = 0; i < BLOCK; i++) sum += block[i] as number;
+    return sum;
+  }
+  // Two 16-bit lanes per 32-bit word (bytes 0+2 and 1+3): 128 words add up to at most
+  // 128 * 510 per lane, which never carries into the next lane.
+  const words = new Uint32Array(block.buffer, block.byteOffset, BLOCK / 4);
+  let lanes = 0;
+  for (let i = 0; i < BLOCK / 4; i++) {
+    const word = words[i] as number;
+    lanes += (word & 0x00ff00ff) + ((word >>> 8) & 0x00ff00ff);
+  }
+  return (lanes % 0x10000) + Math.floor(lanes / 0x10000);
 }
 
 /** A NUL-terminated field, one character per byte. */
@@ -236,7 +262,11 @@ function cString(data: Buffer): string {
   return data.toString('latin1', 0, end < 0 ? data.length : end);
 }
 
-/** An octal field, or GNU's base-256 (first byte 0x80 or 0xff). */
+/**
+ * An octal field, or GNU's base-256 (first byte 0x80 or 0xff). Octal: up to the first NUL,
+ * surrounding whitespace ignored, empty is 0. Read from the bytes (no strings): a few fields of
+ * every entry.
+ */
 function number(block: Buffer, offset: number, length: number, at: number): number {
   const first = block[offset] as number;
   if (first & 0x80) {
@@ -244,14 +274,26 @@ function number(block: Buffer, offset: number, length: number, at: number): numb
     for (let i = 1; i < length; i++) value = value * 256 + (block[offset + i] as number);
     return value;
   }
-  const text = block
-    .toString('latin1', offset, offset + length)
-    .replace(/\0.*/s, '')
-    .trim();
-  if (text === '') return 0;
-  if (!/^[0-7]+$/.test(text))
-    throw new TarFormatError(`invalid header (number field '${text}') at byte ${at}`);
-  return Number.parseInt(text, 8);
+  let end = offset;
+  while (end < offset + length && block[end] !== 0) end++;
+  let start = offset;
+  while (start < end && isSpace(block[start] as number)) start++;
+  while (end > start && isSpace(block[end - 1] as number)) end--;
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = (block[i] as number) - 0x30;
+    if (digit < 0 || digit > 7) {
+      const text = block.toString('latin1', start, end);
+      throw new TarFormatError(`invalid header (number field '${text}') at byte ${at}`);
+    }
+    value = value * 8 + digit;
+  }
+  return value;
+}
+
+/** What String.prototype.trim removes, among single bytes read as latin1. */
+function isSpace(byte: number): boolean {
+  return (byte >= 0x09 && byte <= 0x0d) || byte === 0x20 || byte === 0xa0;
 }
 
 /** pax records: "LENGTH KEY=VALUE\n", LENGTH counting the whole record in bytes. */

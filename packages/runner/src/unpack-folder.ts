@@ -15,8 +15,17 @@
  *
  * The lock and the staging folder live beside the folder, so its parent must be writable.
  */
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, realpath, rename, rm, writeFile } from 'node:fs/promises';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { rename, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
@@ -69,11 +78,13 @@ export async function unpackToFolder(
   options: FolderUnpackOptions,
 ): Promise<FolderState> {
   // A symbolic link to a folder: work beside the folder itself (a rename would replace the link).
-  const dir = await realpath(requestedDir).catch(() => requestedDir);
+  // (Synchronous calls for these few steps: each asynchronous one costs a threadpool round trip
+  // on a cold start's critical path.)
+  const dir = realpathOrSelf(requestedDir);
   const parent = dirname(dir);
   const name = basename(dir);
   try {
-    await mkdir(parent, { recursive: true });
+    mkdirSync(parent, { recursive: true });
   } catch (error) {
     throw fileError(error, parent, 'parent of the --unpack-to folder');
   }
@@ -101,10 +112,18 @@ export async function unpackToFolder(
   }
 }
 
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync.native(path);
+  } catch {
+    return path;
+  }
+}
+
 async function fill(tarball: string, dir: string, staging: string, options: FolderUnpackOptions) {
   const { log, signal } = options;
   try {
-    await mkdir(staging);
+    mkdirSync(staging);
   } catch (error) {
     throw fileError(error, staging, 'staging folder for unpacking');
   }
@@ -127,7 +146,7 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
     const result = await unpackInto(tarball, staging, dir, { signal, log });
-    await removeCarriedState(staging);
+    removeCarriedState(staging);
     digest = await digesting.catch((error: unknown) => {
       throw fileError(error, tarball, 'environment tarball');
     });
@@ -141,14 +160,14 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
       log.debug(`running ${dir}/bin/conda-unpack`);
       const { runCondaUnpack } = await import('./relocation.js');
       await runCondaUnpack(dir, process.env);
-      await writeReferenceMarkers(dir);
-      await writeKnownTarball(dir, options.identity);
+      writeReferenceMarkers(dir);
+      writeKnownTarball(dir, options.identity);
       await writeJson(join(dir, MARKER_PATH), marker('conda-unpack'));
       await rm(join(dir, JOURNAL_PATH), { force: true });
     } else {
-      await writeReferenceMarkers(staging);
-      await writeKnownTarball(staging, options.identity);
-      await writeJson(join(staging, MARKER_PATH), marker(result.relocation));
+      writeReferenceMarkers(staging);
+      writeKnownTarball(staging, options.identity);
+      writeStagedMarker(staging, marker(result.relocation));
       await moveIntoPlace(staging, dir);
       moved = true;
     }
@@ -163,14 +182,21 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
 /**
  * The reference runner's markers, so that it uses (instead of unpacking again over) a folder
  * we unpacked; it only tests that they exist.
+ *
+ * These state files are written with synchronous calls: a handful of small files at the end of
+ * a cold start, where each asynchronous call costs a trip through the threadpool.
  */
-async function writeReferenceMarkers(root: string): Promise<void> {
+function writeReferenceMarkers(root: string): void {
   const stamp = `${new Date().toString()}\n`;
-  for (const name of REFERENCE_MARKERS) {
-    const path = join(root, name);
-    await writeFile(path, stamp).catch((error: unknown) => {
-      throw fileError(error, path, 'marker file');
-    });
+  for (const name of REFERENCE_MARKERS) writeStateFile(join(root, name), stamp, 'marker file');
+}
+
+/** A small state file of ours; a full disk or a read-only folder is named (125). */
+function writeStateFile(path: string, data: string, what: string): void {
+  try {
+    writeFileSync(path, data);
+  } catch (error) {
+    throw fileError(error, path, what);
   }
 }
 
@@ -180,34 +206,56 @@ async function writeReferenceMarkers(root: string): Promise<void> {
  * describe this folder, which a waiting run or the launcher would otherwise trust before ours
  * are written.
  */
-async function removeCarriedState(root: string): Promise<void> {
-  await rm(join(root, MARKER_PATH), { recursive: true, force: true });
-  await rm(join(root, KNOWN_TARBALLS_DIR), { recursive: true, force: true });
+function removeCarriedState(root: string): void {
+  for (const carried of [MARKER_PATH, KNOWN_TARBALLS_DIR]) {
+    const path = join(root, carried);
+    // Looked for first: rmSync's recursive mode loads a module of its own (~1 ms).
+    if (existsSync(path) || isLink(path)) rmSync(path, { recursive: true, force: true });
+  }
+}
+
+function isLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
+  }
 }
 
 /** Records the tarball file this run was given as known to bin/launch.sh (before the marker). */
-async function writeKnownTarball(root: string, identity: TarballIdentity): Promise<void> {
-  await makeStateFolder(root);
+function writeKnownTarball(root: string, identity: TarballIdentity): void {
+  makeStateFolder(root);
   const known = join(root, KNOWN_TARBALLS_DIR);
-  await mkdir(known).catch((error: unknown) => {
+  try {
+    mkdirSync(known);
+  } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw fileError(error, known, 'state folder');
-  });
-  const path = knownTarballPath(root, identity);
-  await writeFile(path, '').catch((error: unknown) => {
-    throw fileError(error, path, 'state file');
-  });
+  }
+  writeStateFile(knownTarballPath(root, identity), '', 'state file');
 }
 
 /** `.poncho` in the environment, where the runner keeps its state (named in failures). */
-async function makeStateFolder(root: string): Promise<void> {
+function makeStateFolder(root: string): void {
   const folder = join(root, dirname(MARKER_PATH));
-  await mkdir(folder).catch((error: unknown) => {
+  try {
+    mkdirSync(folder);
+  } catch (error) {
     if (errnoCode(error) !== 'EEXIST') throw fileError(error, folder, 'state folder');
-  });
+  }
 }
 
+/**
+ * The marker in the staging folder, which nobody else sees until it is renamed into place: a
+ * plain write (the rename of the folder is the atomic step).
+ */
+function writeStagedMarker(root: string, marker: UnpackedMarker): void {
+  makeStateFolder(root);
+  writeStateFile(join(root, MARKER_PATH), `${JSON.stringify(marker, null, 2)}\n`, 'marker file');
+}
+
+/** The marker (or journal) in a folder others may already read: through a temporary file. */
 async function writeJson(path: string, data: unknown): Promise<void> {
-  await makeStateFolder(dirname(dirname(path)));
+  makeStateFolder(dirname(dirname(path)));
   await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`, {
     what: 'marker file',
     mkdirs: true,
@@ -217,7 +265,7 @@ async function writeJson(path: string, data: unknown): Promise<void> {
 /** rename(2) replaces a missing or empty folder in one step. */
 async function moveIntoPlace(staging: string, dir: string): Promise<void> {
   try {
-    await rename(staging, dir);
+    renameSync(staging, dir); // (synchronous: the last step before the command starts)
   } catch (error) {
     const code = errnoCode(error);
     if (code === 'ENOTEMPTY' || code === 'EEXIST') {
@@ -242,7 +290,7 @@ async function moveIntoPlace(staging: string, dir: string): Promise<void> {
 /** Removes staging folders of runs that died (safe: we hold the lock). */
 async function removeLeftovers(parent: string, name: string, log: Logger): Promise<void> {
   const prefix = `.${name}.poncho-staging-`;
-  for (const entry of await readdir(parent)) {
+  for (const entry of readdirSync(parent)) {
     if (entry.startsWith(prefix)) {
       log.debug(`removing ${join(parent, entry)}, left by a run that died`);
       // Not worth failing for: a leftover still being written to is collected by a later run.

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +32,21 @@ describe('digestTarball', () => {
       expect(await write(`changed-${at}.tar`, changed)).not.toBe(original);
     }
     expect(await write('empty.tar', Buffer.alloc(0))).toMatch(/^sha256-pieces-4m:/);
+  });
+
+  it("keeps the format markers record: SHA-256 of a size line and the 4 MiB pieces' digests", async () => {
+    // Folders unpacked by earlier builds are matched by this value: it must not drift.
+    const data = Buffer.alloc(9 * 1024 * 1024 + 17);
+    for (let at = 0; at < data.length; at++) data[at] = (at * 31) & 0xff;
+    await writeFile(join(dir, 'format.tar'), data);
+    const sha256 = (bytes: Buffer | string) => createHash('sha256').update(bytes).digest();
+    const pieces = [0, 1, 2].map((n) => sha256(data.subarray(n * 4194304, (n + 1) * 4194304)));
+    const expected = sha256(
+      Buffer.concat([Buffer.from(`sha256-pieces-4m ${data.length}\n`), ...pieces]),
+    );
+    expect(await digestTarball(join(dir, 'format.tar'))).toBe(
+      `sha256-pieces-4m:${expected.toString('hex')}`,
+    );
   });
 });
 

@@ -64,6 +64,49 @@ describe('TarReader', () => {
     });
   }
 
+  it('reads headers at any byte alignment in memory (the checksum is summed by words)', () => {
+    const archive = packWithGnuTar('pax');
+    const expected = read(archive, archive.length);
+    for (const shift of [1, 2, 3]) {
+      const shifted = Buffer.alloc(archive.length + shift);
+      archive.copy(shifted, shift);
+      expect(read(shifted.subarray(shift), archive.length)).toEqual(expected);
+    }
+  });
+
+  it('accepts a signed checksum (old tars), number fields padded with spaces or NULs, and names a bad one', () => {
+    const header = (fields: { size: string; mode?: string; name?: string }, signed = false) => {
+      const block = Buffer.alloc(512);
+      block.write(fields.name ?? 'caf\u00e9\u00ff', 0, 'latin1'); // bytes above 127
+      block.write(fields.mode ?? '0000644\0', 100, 'latin1');
+      block.write(fields.size, 124, 'latin1');
+      block.write('00000000000\0', 136, 'latin1');
+      block.write('0', 156, 'latin1');
+      block.write('ustar\u000000', 257, 'latin1');
+      let sum = 0;
+      for (let i = 0; i < 512; i++) {
+        const byte = i >= 148 && i < 156 ? 0x20 : (block[i] as number);
+        sum += signed && byte > 127 ? byte - 256 : byte;
+      }
+      block.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
+      return block;
+    };
+    const archive = (block: Buffer, data = '') => {
+      const body = Buffer.alloc(Math.ceil(data.length / 512) * 512);
+      body.write(data, 'latin1');
+      return Buffer.concat([block, body, Buffer.alloc(1024)]);
+    };
+    expect(read(archive(header({ size: '        3 \0' }, true), 'abc'))).toMatchObject([
+      { path: 'caf\u00e9\u00ff', size: 3, mode: 0o644, text: 'abc' },
+    ]);
+    expect(
+      read(archive(header({ size: '\0\0\0\0\0\0\0\0\0\0\0\0', mode: ' 755 \0' }))),
+    ).toMatchObject([{ size: 0, mode: 0o755 }]);
+    expect(() => read(archive(header({ size: ' 12x4 \0' })))).toThrow(
+      /invalid header \(number field '12x4'\) at byte 0/,
+    );
+  });
+
   it('refuses a cut archive, a damaged header and a missing end-of-archive block', () => {
     const archive = packWithGnuTar('gnu');
     expect(() => read(archive.subarray(0, 1024 + 100))).toThrow(TarFormatError);
