@@ -2,8 +2,9 @@
  * The project's lock file (poncho.lock.json beside poncho.json): the creator's lock file format
  * (`poncho_package_create --lock-file`), except that folder channels inside the workspace are
  * written relative to the lock file's folder (`../channel/noarch/x.conda` instead of
- * `file:///home/me/ws/channel/noarch/x.conda`). A committed lock then means the same in every
- * checkout, and pack-env, keyed on it, hits a shared cache from any of them.
+ * `file:///home/me/ws/channel/noarch/x.conda`), and so are pip pins of local wheels in it
+ * (`greet @ ./wheels/greet-1.0-py3-none-any.whl --hash=...`). A committed lock then means the
+ * same in every checkout, and pack-env, keyed on it, hits a shared cache from any of them.
  */
 import { readFile } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve, sep } from 'node:path';
@@ -68,12 +69,25 @@ export async function readLockFile(lockFile: string): Promise<ReadLock | undefin
   return { source, text };
 }
 
-/** Applies `map` to the channel URLs and package URLs of a lock file's text. */
+/** A pip pin of a direct reference: `name @ URL`, then options such as `--hash=...`. */
+const PIP_DIRECT_PIN = /^(\S+\s+@\s+)(\S+)(.*)$/s;
+
+/**
+ * Applies `map` to the channel URLs and package URLs of a lock file's text, and to the URLs of
+ * pip pins of local files (`name @ file:///.../x.whl --hash=...`).
+ */
 function mapLockUrls(text: string, map: (value: string) => string): string {
   const data = JSON.parse(text) as {
     channels?: unknown;
     packages?: unknown;
+    pip?: unknown;
   };
+  if (Array.isArray(data.pip)) {
+    data.pip = data.pip.map((line) => {
+      const direct = typeof line === 'string' ? PIP_DIRECT_PIN.exec(line) : null;
+      return direct ? `${direct[1]}${map(direct[2] as string)}${direct[3]}` : line;
+    });
+  }
   if (Array.isArray(data.channels)) {
     data.channels = data.channels.map((c) => (typeof c === 'string' ? map(c) : c));
   }

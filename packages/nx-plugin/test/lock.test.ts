@@ -195,6 +195,12 @@ describe('the portable lock file', () => {
         ...lockOf([]),
         channels: [local, outside, CHANNEL],
         packages: [{ ...pkg('a', '1'), channel: local, url: `${local}/noarch/a-1-0.conda` }],
+        pip: [
+          `greet @ ${pathToFileURL(join(ws, 'apps/x/wheels/greet-1.0-py3-none-any.whl')).href} --hash=sha256:${'a'.repeat(64)}`,
+          `other @ file:///opt/wheels/other-2.0-py3-none-any.whl --hash=sha256:${'b'.repeat(64)}`,
+          `colorize==0.3 --hash=sha256:${'c'.repeat(64)}`,
+        ],
+        pipRequested: ['greet', 'other'],
       },
       null,
       2,
@@ -204,6 +210,11 @@ describe('the portable lock file', () => {
     const data = JSON.parse(portable);
     expect(data.channels).toEqual(['../../channels/local', outside, CHANNEL]);
     expect(data.packages[0].url).toBe('../../channels/local/noarch/a-1-0.conda');
+    expect(data.pip).toEqual([
+      `greet @ ./wheels/greet-1.0-py3-none-any.whl --hash=sha256:${'a'.repeat(64)}`,
+      `other @ file:///opt/wheels/other-2.0-py3-none-any.whl --hash=sha256:${'b'.repeat(64)}`,
+      `colorize==0.3 --hash=sha256:${'c'.repeat(64)}`,
+    ]);
     expect(portable).not.toContain(ws);
 
     const { mkdirSync } = await import('node:fs');
@@ -213,6 +224,7 @@ describe('the portable lock file', () => {
     expect(read?.text).toBe(portable);
     expect(read?.source.lock.channels).toEqual([local, outside, CHANNEL]);
     expect(read?.source.lock.packages[0]?.url).toBe(`${local}/noarch/a-1-0.conda`);
+    expect(read?.source.lock.pip).toEqual(JSON.parse(text).pip);
     expect(await readLockFile(join(ws, 'missing.json'))).toBeUndefined();
   });
 });
