@@ -23,6 +23,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Spec } from '@poncho/core/spec-format';
@@ -148,7 +149,7 @@ export function recordTool(inputs: RunInputs): void {
   const folders = [
     dirname(fileURLToPath(import.meta.url)),
     fileURLToPath(new URL('../data', import.meta.url)),
-    dirname(fileURLToPath(import.meta.resolve('@poncho/core/spec-format'))),
+    dirname(createRequire(import.meta.url).resolve('@poncho/core/spec-format')),
   ];
   for (const folder of folders) {
     inputs.path(folder, undefined, true);
@@ -160,7 +161,6 @@ export function recordTool(inputs: RunInputs): void {
       continue;
     }
     for (const name of names)
-      if (name.endsWith('.js') || name.endsWith('.json'))
-        inputs.path(join(folder, name), undefined, true);
+      if (/\.(?:m?js|json)$/.test(name)) inputs.path(join(folder, name), undefined, true);
   }
 }
