@@ -3,21 +3,15 @@
  * wrote: a bundle older than any file it was made from must not run (stale code after `tsc -b`).
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bundleIsCurrent } from '../bin/load-cli.js';
+import { tempProjects } from './temp-projects.js';
 
 const dist = join(import.meta.dirname, '..', 'dist');
-let work: string;
-beforeAll(async () => {
-  work = await mkdtemp(join(tmpdir(), 'poncho-analyzer-bundle-'));
-});
-afterAll(async () => {
-  await rm(work, { recursive: true, force: true });
-});
+const project = tempProjects('poncho-analyzer-bundle-');
 
 describe('CLI bundle', () => {
   it('is current after the build, and lists the modules it was made from', async () => {
@@ -29,13 +23,12 @@ describe('CLI bundle', () => {
   });
 
   it('runs the CLI', async () => {
-    const script = join(work, 'job.py');
-    await writeFile(script, 'import numpy\n');
-    const runner = join(work, 'run.mjs');
-    await writeFile(
-      runner,
-      `const { main } = await import(${JSON.stringify(pathToFileURL(join(dist, 'cli.bundle.mjs')).href)});\nawait main('poncho_package_analyze');\n`,
-    );
+    const bundle = JSON.stringify(pathToFileURL(join(dist, 'cli.bundle.mjs')).href);
+    const work = await project('run', {
+      'job.py': 'import numpy\n',
+      'run.mjs': `const { main } = await import(${bundle});\nawait main('poncho_package_analyze');\n`,
+    });
+    const [script, runner] = [join(work, 'job.py'), join(work, 'run.mjs')];
     const result = spawnSync(
       process.execPath,
       [runner, '--no-env', '--no-cache', '--python-version', '3.11', script, '-'],
@@ -46,12 +39,10 @@ describe('CLI bundle', () => {
   });
 
   it('is not used when missing, or older than a file it was made from', async () => {
-    const folder = join(work, 'dist');
+    const folder = await project('dist', { 'a.js': '' });
     const url = pathToFileURL(`${folder}/`);
-    await mkdir(folder);
     expect(bundleIsCurrent(url)).toBe(false); // no bundle
     const then = new Date(Date.now() - 60_000);
-    await writeFile(join(folder, 'a.js'), '');
     await writeFile(
       join(folder, 'cli.bundle.json'),
       JSON.stringify({ inputs: ['a.js', 'gone.js'] }),

@@ -71,6 +71,20 @@ async function tree(name: string): Promise<{ root: string; run: typeof analyze }
 const deps = (result: Awaited<ReturnType<typeof analyze>>) =>
   result.spec.conda.dependencies.filter((d): d is string => typeof d === 'string');
 
+/**
+ * Writes `folder/yaml.py` (importing toml) where `import yaml` was PyYAML: the next run must
+ * not be reused, and must find the user's module instead.
+ */
+async function addLocalYaml(run: typeof analyze, sources: string[], folder: string) {
+  expect(deps(await run(sources))).toContain('pyyaml');
+  await writeFile(join(folder, 'yaml.py'), 'import toml\n');
+  await settle(join(folder, 'yaml.py'), folder);
+  const after = await run(sources);
+  expect(after.stats.reused).toBe(false);
+  expect(deps(after)).not.toContain('pyyaml');
+  expect(deps(after)).toContain('toml');
+}
+
 describe('whole-run result cache', () => {
   it('reuses an unchanged run: same spec, report and warnings, nothing read', async () => {
     const { run } = await tree('same');
@@ -131,26 +145,13 @@ describe('whole-run result cache', () => {
 
   it('misses when a local module appears in a folder only looked into (--source-root)', async () => {
     const { root, run } = await tree('source-root');
-    const first = await run(['app']);
-    expect(deps(first)).toContain('pyyaml');
-    await writeFile(join(root, 'lib/yaml.py'), 'import toml\n');
-    await settle(join(root, 'lib/yaml.py'), join(root, 'lib'));
-    const after = await run(['app']);
-    expect(after.stats.reused).toBe(false);
-    expect(deps(after)).not.toContain('pyyaml'); // lib/yaml.py is the user's own module
-    expect(deps(after)).toContain('toml');
+    await addLocalYaml(run, ['app'], join(root, 'lib'));
     expect((await run(['app'])).stats.reused).toBe(true);
   });
 
   it('misses when a local module appears beside a script named on its own', async () => {
     const { root, run } = await tree('beside');
-    expect(deps(await run(['app/main.py']))).toContain('pyyaml');
-    await writeFile(join(root, 'app/yaml.py'), 'import toml\n');
-    await settle(join(root, 'app/yaml.py'), join(root, 'app'));
-    const after = await run(['app/main.py']);
-    expect(after.stats.reused).toBe(false);
-    expect(deps(after)).not.toContain('pyyaml');
-    expect(deps(after)).toContain('toml');
+    await addLocalYaml(run, ['app/main.py'], join(root, 'app'));
   });
 
   it('misses when the target of a dangling link appears', async () => {
@@ -158,13 +159,7 @@ describe('whole-run result cache', () => {
     await mkdir(join(root, 'vendor'));
     await symlink('../vendor/yaml.py', join(root, 'lib/yaml.py'));
     await age(root);
-    expect(deps(await run(['app']))).toContain('pyyaml');
-    await writeFile(join(root, 'vendor/yaml.py'), 'import toml\n');
-    await settle(join(root, 'vendor/yaml.py'), join(root, 'vendor'));
-    const after = await run(['app']);
-    expect(after.stats.reused).toBe(false);
-    expect(deps(after)).not.toContain('pyyaml');
-    expect(deps(after)).toContain('toml');
+    await addLocalYaml(run, ['app'], join(root, 'vendor'));
   });
 
   it('misses when an extension-less file becomes a Python script', async () => {
