@@ -10,7 +10,7 @@
  * One file per key in `<cache>/results/`: a first line of JSON (the inputs, spec, warnings and
  * where the target version came from), then the report's JSON, which is only parsed when
  * asked for (1.3 MB for the standard library, 30 ms to parse). Written atomically; the newest
- * MAX_RESULTS are kept. Like the other caches it accelerates only: unreadable or damaged means
+ * MAX_RESULTS are kept, at most MAX_RESULT_BYTES in all. Like the other caches it accelerates only: unreadable or damaged means
  * a miss.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -36,6 +36,8 @@ const RESULT_FORMAT = 1;
 const RESULTS = 'results';
 /** Results kept (one per set of options and sources). */
 export const MAX_RESULTS = 16;
+/** All results together (a tree of 10,000 files has a report of some 20 MB). */
+export const MAX_RESULT_BYTES = 128 * 1024 * 1024;
 /** Larger reports are not stored: reading them back would cost more than it saves. */
 const MAX_REPORT_CHARS = 64 * 1024 * 1024;
 
@@ -126,19 +128,27 @@ export class ResultCache {
   }
 }
 
-/** Keeps the newest MAX_RESULTS results (and no temp file older than a minute). */
+/**
+ * Keeps the newest MAX_RESULTS results within MAX_RESULT_BYTES (the newest always), and no
+ * temp file older than a minute.
+ */
 function trim(folder: string): void {
   const now = Date.now();
-  const results: Array<[string, number]> = [];
+  const results: Array<{ path: string; mtime: number; size: number }> = [];
   for (const name of readdirSync(folder)) {
     const path = join(folder, name);
-    const mtime = statSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0;
+    const info = statSync(path, { throwIfNoEntry: false });
+    const mtime = info?.mtimeMs ?? 0;
     if (name.endsWith('.tmp')) {
       if (now - mtime > 60_000) rmSync(path, { force: true });
-    } else results.push([path, mtime]);
+    } else results.push({ path, mtime, size: info?.size ?? 0 });
   }
-  results.sort((a, b) => b[1] - a[1]);
-  for (const [path] of results.slice(MAX_RESULTS)) rmSync(path, { force: true });
+  results.sort((a, b) => b.mtime - a.mtime);
+  let bytes = 0;
+  for (const [i, { path, size }] of results.entries()) {
+    bytes += size;
+    if (i > 0 && (i >= MAX_RESULTS || bytes > MAX_RESULT_BYTES)) rmSync(path, { force: true });
+  }
 }
 
 /**

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { type AnalyzeOptions, analyze } from '@poncho/analyzer';
 import { describe, expect, it } from 'vitest';
+import { MAX_RESULTS } from '../dist/result-cache.js';
 import { tempProjects } from './temp-projects.js';
 
 const project = tempProjects('poncho-result-cache-');
@@ -267,6 +268,15 @@ describe('whole-run result cache', () => {
     const stdin = () => Readable.from([Buffer.from('import numpy\n')]);
     await run(['-', 'app'], { stdin: stdin() });
     expect((await run(['-', 'app'], { stdin: stdin() })).stats.reused).toBe(false);
+  });
+
+  it(`keeps the newest ${MAX_RESULTS} results`, async () => {
+    const { root, run } = await tree('trim');
+    const folder = join(root, '..', 'trim-cache', 'results');
+    for (let i = 0; i <= MAX_RESULTS; i++) await run(['app'], { exclude: [`m${i}`] });
+    expect(await readdir(folder)).toHaveLength(MAX_RESULTS);
+    expect((await run(['app'], { exclude: [`m${MAX_RESULTS}`] })).stats.reused).toBe(true);
+    expect((await run(['app'], { exclude: ['m0'] })).stats.reused).toBe(false); // the oldest
   });
 
   it('treats a damaged result file as a miss', async () => {
