@@ -44,7 +44,8 @@ async function settle(...paths: string[]): Promise<void> {
 }
 
 const FILES = {
-  'app/main.py': 'import numpy\nimport helper\nfrom pkg import mod\nimport yaml\n',
+  'app/main.py':
+    'import numpy\nimport helper\nfrom pkg import mod\nimport yaml\n\ndef main():\n    import zmq\n\ndef other():\n    import lxml\n',
   'app/helper.py': 'import requests\n',
   'app/pkg/__init__.py': '',
   'app/pkg/mod.py': 'import scipy\n',
@@ -180,6 +181,8 @@ describe('whole-run result cache', () => {
     await run(['app']);
     const variants: AnalyzeOptions[] = [
       { toplevel: true },
+      { function: 'main' },
+      { function: 'other' }, // after 'main': the name is part of the key, not only "a function"
       { pkgMapping: ['numpy=numpy-base'] },
       { exclude: ['numpy'] },
       { pythonVersion: '3.12' },
@@ -193,6 +196,17 @@ describe('whole-run result cache', () => {
       expect(result.stats.reused, JSON.stringify(options)).toBe(false);
     }
     expect((await run(['app/main.py'])).stats.reused).toBe(false); // other sources
+    // The same absolute source from another folder: paths in the report are shown otherwise.
+    const other = await tree('cwd');
+    const app = join(other.root, 'app');
+    const lib = { sourceRoots: [join(other.root, 'lib')] };
+    expect((await other.run([app], lib)).report.sources.map((s) => s.file)).toContain(
+      'app/main.py',
+    );
+    expect((await other.run([app], lib)).stats.reused).toBe(true);
+    const elsewhere = await other.run([app], { ...lib, cwd: app });
+    expect(elsewhere.stats.reused).toBe(false);
+    expect(elsewhere.report.sources.map((s) => s.file)).toContain('main.py');
     expect((await run(['app'], { pkgMapping: ['numpy=numpy-base'] })).stats.reused).toBe(true);
     expect(deps(await run(['app'], { pkgMapping: ['numpy=numpy-base'] }))).toContain('numpy-base');
   });
