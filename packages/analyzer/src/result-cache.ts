@@ -9,7 +9,7 @@
  *
  * One file per key in `<cache>/results/`: a first line of JSON (the inputs, spec, warnings and
  * where the target version came from), then the report's JSON, which is only parsed when
- * asked for (1.3 MB for the standard library, 30 ms to parse). Written atomically; the newest
+ * asked for (1 MB for the standard library, 30 ms to parse). Written atomically; the newest
  * MAX_RESULTS are kept, at most MAX_RESULT_BYTES in all. Like the other caches it accelerates
  * only: unreadable, cut off or damaged means a miss.
  */
