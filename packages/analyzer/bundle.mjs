@@ -22,6 +22,7 @@ const dist = join(here, 'dist');
 const outfile = join(dist, 'cli.bundle.mjs');
 
 const result = await build({
+  absWorkingDir: here,
   entryPoints: [join(dist, 'cli.js')],
   outfile,
   bundle: true,
@@ -38,6 +39,6 @@ const result = await build({
 });
 // Paths relative to dist/, checked by bin/load-cli.js before it trusts the bundle.
 const inputs = Object.keys(result.metafile.inputs).map((input) =>
-  relative(dist, join(process.cwd(), input)),
+  relative(dist, join(here, input)),
 );
 writeFileSync(join(dist, 'cli.bundle.json'), `${JSON.stringify({ inputs }, null, 2)}\n`);
