@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Thin shim: the CLI lives in src/cli.ts (compiled to dist/cli.js).
-import { main } from '../dist/cli.js';
+// Thin shim: the CLI lives in src/cli.ts (compiled to dist/cli.js, bundled by bundle.mjs).
+import { main } from './load-cli.js';
 
 await main('python_package_analyze');

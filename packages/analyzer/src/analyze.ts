@@ -22,7 +22,7 @@ import {
 } from './mapping.js';
 import type { ScanPool } from './pool.js';
 import { type PrefixIndex, pin, readPrefix } from './prefix.js';
-import { checkPythonVersion, pythonTarget } from './python-version.js';
+import { checkPythonVersion, type PythonTarget, pythonTarget } from './python-version.js';
 import type {
   AnalyzeReport,
   ExclusionReason,
@@ -31,6 +31,8 @@ import type {
   Resolution,
 } from './report.js';
 import { parseCondaSpec, parsePipRequirement } from './requirements.js';
+import { type FoundResult, ResultCache, recordTool } from './result-cache.js';
+import { RunInputs } from './run-inputs.js';
 import { type FileScan, outcomeError, type ScanOutcome } from './scan-outcome.js';
 import {
   displayPath,
@@ -89,6 +91,8 @@ export interface AnalyzeStats {
   cacheHits: number;
   parsed: number;
   threads: number;
+  /** The whole result is an earlier run's: same options, nothing it read has changed. */
+  reused: boolean;
 }
 
 export interface AnalyzeResult {
@@ -147,18 +151,55 @@ export async function analyze(
     checkPythonVersion(options.pythonVersion);
     stdlibModules(options.pythonVersion);
   }
-  const expanded = await expandSources(sources, cwd, { strict: options.strict, warn });
+  const prefixPath =
+    options.prefix === null ? undefined : options.prefix || env.CONDA_PREFIX || undefined;
+  const wantFunctions = options.function !== undefined;
+  const cache =
+    options.cache === false
+      ? undefined
+      : new ScanCache(
+          options.cache ?? defaultCacheDir(env),
+          `${wantFunctions ? 'functions' : 'imports'}${options.strict ? '+python2' : ''}`,
+        );
+  // The same options and nothing read has changed since an earlier run: its result.
+  const results =
+    cache && !sources.includes(STDIN)
+      ? new ResultCache(cache.dir, {
+          scan: cache.salt,
+          cwd,
+          sources,
+          toplevel: options.toplevel === true,
+          function: options.function ?? null,
+          mappings: [...mappings],
+          extras,
+          channels,
+          pythonVersion: options.pythonVersion ?? null,
+          python: options.python ?? null,
+          prefix: prefixPath === undefined ? null : resolve(cwd, prefixPath),
+          sourceRoots: (options.sourceRoots ?? []).map((root) => resolve(cwd, root)),
+          exclude: options.exclude ?? [],
+          strict: options.strict === true,
+        })
+      : undefined;
+  const earlier = results?.lookup();
+  if (earlier && (await samePython(earlier, options, env))) return reuse(earlier, options);
+  const inputs = results ? new RunInputs() : undefined;
+  if (inputs) recordTool(inputs);
+
+  const expanded = await expandSources(sources, cwd, {
+    strict: options.strict,
+    warn,
+    inputs,
+  });
   const sourceRoots = await Promise.all(
-    (options.sourceRoots ?? []).map((root) => checkFolder(resolve(cwd, root), root)),
+    (options.sourceRoots ?? []).map((root) => checkFolder(resolve(cwd, root), root, inputs)),
   );
-  const resolver = new LocalResolver([...expanded.roots, ...sourceRoots]);
+  const resolver = new LocalResolver([...expanded.roots, ...sourceRoots], inputs);
 
   // The environment and the target version (which may start an interpreter) are only needed
   // once the files are scanned: find them meanwhile.
-  const prefixPath =
-    options.prefix === null ? undefined : options.prefix || env.CONDA_PREFIX || undefined;
   const prefixReady: Promise<PrefixIndex | undefined> = prefixPath
-    ? readPrefix(resolve(cwd, prefixPath))
+    ? readPrefix(resolve(cwd, prefixPath), inputs)
     : Promise.resolve(undefined);
   const pythonReady = prefixReady.then((prefix) =>
     pythonTarget({ pythonVersion: options.pythonVersion, python: options.python, prefix, env }),
@@ -169,14 +210,6 @@ export async function analyze(
 
   // Scan the sources, then the local modules they import, breadth first, each file once.
   const threads = options.threads ?? availableParallelism();
-  const wantFunctions = options.function !== undefined;
-  const cache =
-    options.cache === false
-      ? undefined
-      : new ScanCache(
-          options.cache ?? defaultCacheDir(env),
-          `${wantFunctions ? 'functions' : 'imports'}${options.strict ? '+python2' : ''}`,
-        );
   // The parser's modules are loaded only when something is not in the cache.
   let poolModule: typeof import('./pool.js') | undefined;
   const newPool = async (count: number) => {
@@ -186,7 +219,14 @@ export async function analyze(
   // Promises, so that concurrent callers share one pool.
   let inline: Promise<ScanPool> | undefined;
   let workers: Promise<ScanPool> | undefined;
-  const stats: AnalyzeStats = { files: 0, read: 0, cacheHits: 0, parsed: 0, threads: 0 };
+  const stats: AnalyzeStats = {
+    files: 0,
+    read: 0,
+    cacheHits: 0,
+    parsed: 0,
+    threads: 0,
+    reused: false,
+  };
   let stdinBytes: Promise<Uint8Array> | undefined;
   const stdin = () => {
     stdinBytes ??=
@@ -224,6 +264,8 @@ export async function analyze(
             // statSync: a few microseconds each, against a thread-pool round trip for stat().
             const info =
               cache && path !== STDIN ? statSync(path, { throwIfNoEntry: false }) : undefined;
+            if (path === STDIN) inputs?.unverifiable();
+            else inputs?.path(path, info ?? null);
             const known = info?.isFile() ? cache?.stats.lookup(path, info) : undefined;
             const cached = known === undefined ? undefined : cache?.get(known);
             if (cached) return { hit: cached };
@@ -236,6 +278,7 @@ export async function analyze(
               // One dangling link or unreadable file in a folder does not end the run.
               if (entry.file.named || options.strict || !(error instanceof PonchoError))
                 throw error;
+              inputs?.unverifiable();
               warn(`${entry.file.display}: skipped: ${error.message}`);
               return { skipped: true as const };
             }
@@ -438,7 +481,51 @@ export async function analyze(
     packages: { conda: condaDependencies(spec), pip: pipDependencies(spec), testOnly },
     warnings,
   };
+  if (inputs) {
+    // The version came from running an interpreter (not an option, not the environment's
+    // records): a later run asks it again.
+    const pythonRun = options.pythonVersion === undefined && !prefix?.conda.has('python');
+    results?.store(inputs, { spec, report, warnings, files: stats.files, python, pythonRun });
+  }
   return { spec, report, stats };
+}
+
+/** Whether the interpreter an earlier result took its target version from still has it. */
+async function samePython(
+  earlier: FoundResult,
+  options: AnalyzeOptions,
+  env: NodeJS.ProcessEnv,
+): Promise<boolean> {
+  if (!earlier.pythonRun) return true;
+  let now: PythonTarget;
+  try {
+    now = await pythonTarget({ python: options.python, env });
+  } catch {
+    return false; // the normal run reports it
+  }
+  return now.version === earlier.python.version && now.from === earlier.python.from;
+}
+
+/** An earlier run's result: its warnings again, its report parsed only when read. */
+function reuse(earlier: FoundResult, options: AnalyzeOptions): AnalyzeResult {
+  for (const message of earlier.warnings) options.onWarning?.(message);
+  options.onProgress?.(earlier.files, earlier.files);
+  let report: AnalyzeReport | undefined;
+  return {
+    spec: earlier.spec,
+    get report() {
+      report ??= earlier.report();
+      return report;
+    },
+    stats: {
+      files: earlier.files,
+      read: 0,
+      cacheHits: earlier.files,
+      parsed: 0,
+      threads: 0,
+      reused: true,
+    },
+  };
 }
 
 function splitExtras(values: readonly string[]): { conda: string[]; pip: string[] } {
@@ -467,10 +554,16 @@ function splitExtras(values: readonly string[]): { conda: string[]; pip: string[
   return { conda, pip };
 }
 
-async function checkFolder(path: string, given: string): Promise<string> {
+async function checkFolder(
+  path: string,
+  given: string,
+  inputs: RunInputs | undefined,
+): Promise<string> {
   let isDir: boolean;
   try {
-    isDir = (await stat(path)).isDirectory();
+    const info = await stat(path);
+    inputs?.path(path, info);
+    isDir = info.isDirectory();
   } catch (error) {
     throw fileError(error, given, '--source-root folder');
   }

@@ -43,7 +43,8 @@ interface Shard {
 }
 
 export class ScanCache {
-  private readonly salt: string;
+  /** What besides the content a cached scan depends on (format, grammar versions, options). */
+  readonly salt: string;
   private readonly packDir: string;
   private readonly shards = new Map<string, Shard>();
   /** The pack folder's file names, listed once per run. */

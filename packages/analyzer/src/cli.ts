@@ -82,8 +82,8 @@ function buildProgram(name: string): Command {
       '--strict',
       'syntax errors (Python 2 syntax too), unreadable files in folders and statements too large to parse are fatal (default: warn and go on)',
     )
-    .option('--no-cache', 'do not read or write the scan cache')
-    .option('--cache-dir <DIR>', 'scan cache folder (default: $XDG_CACHE_HOME/poncho/analyze)')
+    .option('--no-cache', 'do not read or write the caches (scans and whole results)')
+    .option('--cache-dir <DIR>', 'cache folder (default: $XDG_CACHE_HOME/poncho/analyze)')
     .option(
       '--threads <N>',
       'threads that parse large inputs, this one included (default: number of cores)',
@@ -195,7 +195,9 @@ async function run(name: string, argv: string[]): Promise<number> {
 
   const { serializeSpec } = await specModule;
   const specText = serializeSpec(result.spec);
-  const reportText = `${JSON.stringify(result.report, null, 2)}\n`;
+  // The report is parsed and written only when asked for (a reused result holds it as text).
+  const reportText =
+    options.report === undefined ? '' : `${JSON.stringify(result.report, null, 2)}\n`;
   // Files first, stdout last: a failed write then leaves stdout with the JSON error alone.
   if (options.report !== undefined && options.report !== STDIN)
     await writeFileAtomic(options.report, reportText, { what: 'report' });

@@ -6,9 +6,10 @@
  * Relative imports (`from . import x`) always are. The files an import loads are returned so the
  * caller can follow their imports too.
  */
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, type Stats, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { FoundImport } from './imports.js';
+import type { RunInputs } from './run-inputs.js';
 
 export interface LocalModule {
   /** The file or folder the module resolved to (for the report). */
@@ -24,6 +25,14 @@ export interface LocalModule {
 
 type Kind = 'file' | 'dir' | 'none';
 
+interface Listing {
+  kinds: Map<string, Kind>;
+  /** The folder's stat taken before listing it (only when inputs are recorded). */
+  stat?: Stats | null | 'unknown';
+  /** Given to the inputs already. */
+  recorded?: true;
+}
+
 export class LocalResolver {
   private readonly packageRoots = new Map<string, string>();
   /** (folder of the importer, top-level name) -> the folder that provides it, or null. */
@@ -32,31 +41,53 @@ export class LocalResolver {
   /** Resolutions already made (the same imports recur across the files of a tree). */
   private readonly walks = new Map<string, LocalModule | null>();
 
-  /** `roots`: folders of the sources, directory arguments and --source-root values. */
-  constructor(readonly roots: readonly string[]) {}
+  /**
+   * `roots`: folders of the sources, directory arguments and --source-root values. `inputs`
+   * records the folders listed (for the whole-run cache).
+   */
+  constructor(
+    readonly roots: readonly string[],
+    private readonly inputs?: RunInputs,
+  ) {}
 
-  private readonly listings = new Map<string, Map<string, Kind>>();
+  private readonly listings = new Map<string, Listing>();
 
-  /** What is at `path`, from one cached listing of its folder (far fewer system calls than stat). */
-  private kind(path: string): Kind {
+  /**
+   * What is at `path`, from one cached listing of its folder (far fewer system calls than stat).
+   * `existence`: only asked to know whether a folder below exists before listing it. Then a
+   * "folder" answer is not recorded as an input: the folder's own recorded stat (same inode)
+   * shows it still exists, while its parent's listing (a home folder, /tmp) changes often for
+   * reasons that do not matter here.
+   */
+  private kind(path: string, existence = false): Kind {
     const dir = dirname(path);
     let listing = this.listings.get(dir);
     // List only folders known to exist (a failed readdir costs an exception).
-    if (!listing && dir !== path && dirname(dir) !== dir && this.kind(dir) !== 'dir') return 'none';
+    if (!listing && dir !== path && dirname(dir) !== dir && this.kind(dir, true) !== 'dir')
+      return 'none';
     if (!listing) {
-      listing = new Map();
+      listing = { kinds: new Map() };
+      // Its stat stands for its listing: taken first, so a change made meanwhile shows later.
+      if (this.inputs) listing.stat = statOrUnknown(dir);
       try {
         for (const entry of readdirSync(dir, { withFileTypes: true })) {
-          if (entry.isDirectory()) listing.set(entry.name, 'dir');
-          else if (entry.isFile()) listing.set(entry.name, 'file');
-          else if (entry.isSymbolicLink()) listing.set(entry.name, statKind(join(dir, entry.name)));
+          if (entry.isDirectory()) listing.kinds.set(entry.name, 'dir');
+          else if (entry.isFile()) listing.kinds.set(entry.name, 'file');
+          else if (entry.isSymbolicLink())
+            listing.kinds.set(entry.name, statKind(join(dir, entry.name), this.inputs));
         }
       } catch {
         // Missing or unreadable folder: nothing local there.
       }
       this.listings.set(dir, listing);
     }
-    return listing.get(basename(path)) ?? 'none';
+    const kind = listing.kinds.get(basename(path)) ?? 'none';
+    if (this.inputs && !listing.recorded && !(existence && kind === 'dir')) {
+      listing.recorded = true;
+      if (listing.stat === 'unknown') this.inputs.unverifiable();
+      else this.inputs.path(dir, listing.stat ?? null);
+    }
+    return kind;
   }
 
   /** The folder above the outermost package (folder with `__init__.py`) that holds `dir`. */
@@ -141,7 +172,8 @@ export class LocalResolver {
 
   private hasPython(dir: string): boolean {
     this.kind(join(dir, '__init__.py'));
-    for (const name of this.listings.get(dir)?.keys() ?? []) if (name.endsWith('.py')) return true;
+    for (const name of this.listings.get(dir)?.kinds.keys() ?? [])
+      if (name.endsWith('.py')) return true;
     return false;
   }
 
@@ -186,11 +218,22 @@ export class LocalResolver {
   }
 }
 
-function statKind(path: string): Kind {
+function statOrUnknown(path: string): Stats | null | 'unknown' {
+  try {
+    return statSync(path, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** What a symbolic link leads to (its target may change without its folder changing). */
+function statKind(path: string, inputs: RunInputs | undefined): Kind {
   try {
     const info = statSync(path);
+    inputs?.path(path, info);
     return info.isDirectory() ? 'dir' : info.isFile() ? 'file' : 'none';
   } catch {
+    inputs?.path(path);
     return 'none';
   }
 }

@@ -7,6 +7,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
+import type { RunInputs } from './run-inputs.js';
 
 export type Provider =
   | { kind: 'conda'; name: string; version: string; build: string }
@@ -115,9 +116,11 @@ interface CondaMeta {
   files?: string[];
 }
 
-export async function readPrefix(prefix: string): Promise<PrefixIndex> {
+/** `inputs` records every folder listed and file read (for the whole-run cache). */
+export async function readPrefix(prefix: string, inputs?: RunInputs): Promise<PrefixIndex> {
   const metaDir = join(prefix, 'conda-meta');
   let names: string[];
+  inputs?.path(metaDir);
   try {
     names = (await readdir(metaDir)).filter((n) => n.endsWith('.json')).sort();
   } catch (error) {
@@ -143,6 +146,7 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
   const metas = await Promise.all(
     names.map(async (name) => {
       try {
+        inputs?.path(join(metaDir, name));
         return JSON.parse(await readFile(join(metaDir, name), 'utf8')) as CondaMeta;
       } catch (error) {
         throw new PonchoError(
@@ -174,8 +178,9 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
       addInstalledFile(index, match[1], provider);
     }
   }
-  for (const site of await sitePackagesFolders(prefix)) {
+  for (const site of await sitePackagesFolders(prefix, inputs)) {
     let entries: string[];
+    inputs?.path(site);
     try {
       entries = (await readdir(site)).sort();
     } catch {
@@ -185,7 +190,7 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
     const dists = await Promise.all(
       entries
         .filter((entry) => !condaOwned.has(entry) && /\.(?:dist-info|egg-info)$/.test(entry))
-        .map((entry) => readDistribution(join(site, entry))),
+        .map((entry) => readDistribution(join(site, entry), inputs)),
     );
     for (const dist of dists) {
       if (!dist) continue;
@@ -200,8 +205,9 @@ export async function readPrefix(prefix: string): Promise<PrefixIndex> {
   return index;
 }
 
-async function sitePackagesFolders(prefix: string): Promise<string[]> {
+async function sitePackagesFolders(prefix: string, inputs?: RunInputs): Promise<string[]> {
   const folders: string[] = [];
+  inputs?.path(join(prefix, 'lib'));
   try {
     for (const entry of (await readdir(join(prefix, 'lib'))).sort()) {
       if (/^python\d/.test(entry)) folders.push(join(prefix, 'lib', entry, 'site-packages'));
@@ -216,12 +222,18 @@ async function sitePackagesFolders(prefix: string): Promise<string[]> {
 /** Name, version and top-level modules of one pip-installed distribution. */
 async function readDistribution(
   folder: string,
+  inputs: RunInputs | undefined,
 ): Promise<
   { provider: Extract<Provider, { kind: 'pip' }>; modules: string[]; files: string[] } | undefined
 > {
   const isEgg = folder.endsWith('.egg-info');
-  const read = (name: string) => readFile(join(folder, name), 'utf8').catch(() => undefined);
+  const read = (name: string) => {
+    // A file missing now (no top_level.txt) may appear later: recorded as missing.
+    inputs?.path(join(folder, name));
+    return readFile(join(folder, name), 'utf8').catch(() => undefined);
+  };
   let metadata: string | undefined;
+  inputs?.path(folder);
   try {
     metadata = (await stat(folder)).isDirectory()
       ? await read(isEgg ? 'PKG-INFO' : 'METADATA')

@@ -9,6 +9,7 @@ import { open, readdir, readFile, readlink, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { fileError, PonchoError, UsageError } from '@poncho/core/errors';
 import { isNotebook, notebookToPython } from './notebook.js';
+import type { RunInputs } from './run-inputs.js';
 
 export const STDIN = '-';
 
@@ -27,6 +28,8 @@ export interface ExpandOptions {
   /** Problems with files found in folders are errors instead of warnings. */
   strict?: boolean;
   warn?: (message: string) => void;
+  /** Records the folders listed and files looked into (for the whole-run cache). */
+  inputs?: RunInputs;
 }
 
 const TEST_FILE = /^(?:test_.*|.*_test)\.(?:py|ipynb)$|^conftest\.py$/;
@@ -109,6 +112,7 @@ export async function expandSources(
     } catch (error) {
       throw await sourceError(error, path, arg);
     }
+    options.inputs?.path(path, info);
     if (info.isDirectory()) {
       const found = await pythonFilesBelow(path, cwd, options);
       if (found.length === 0) {
@@ -143,12 +147,15 @@ export async function pythonFilesBelow(
   const result: string[] = [];
   const walk = async (dir: string) => {
     let entries: import('node:fs').Dirent[];
+    // Its stat stands for its listing: taken first, so a change made meanwhile shows later.
+    options.inputs?.path(dir);
     try {
       entries = await readdir(dir, { withFileTypes: true });
     } catch (error) {
       // The folder named as SRC must be readable; one unreadable folder below it is reported.
       if (dir === folder || options.strict)
         throw fileError(error, displayPath(dir, cwd), 'source folder');
+      options.inputs?.unverifiable();
       options.warn?.(
         `${displayPath(dir, cwd)}: skipped: ${fileError(error, displayPath(dir, cwd), 'source folder').message}`,
       );
@@ -168,8 +175,9 @@ export async function pythonFilesBelow(
         // Sockets, FIFOs, devices: never sources.
       } else if (entry.name.endsWith('.py') || isNotebook(entry.name)) {
         result.push(path);
-      } else if (!entry.name.includes('.') && entry.isFile() && (await hasPythonShebang(path))) {
-        result.push(path);
+      } else if (!entry.name.includes('.') && entry.isFile()) {
+        options.inputs?.path(path);
+        if (await hasPythonShebang(path)) result.push(path);
       }
     }
   };

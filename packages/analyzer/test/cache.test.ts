@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { analyze, type ScanOutcome } from '@poncho/analyzer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_PACKS, ScanCache } from '../dist/cache.js';
+import { grammarVersions } from '../dist/parse.js';
 
 let work: string;
 beforeAll(async () => {
@@ -20,6 +23,16 @@ const outcome = (name: string): ScanOutcome => ({
 const packs = async (dir: string) => (await readdir(join(dir, 'packs'))).sort();
 
 describe('scan cache packs', () => {
+  it('is keyed on the versions of the grammar packages Node resolves', () => {
+    const require = createRequire(import.meta.url);
+    const version = (entry: string) =>
+      JSON.parse(readFileSync(join(dirname(require.resolve(entry)), 'package.json'), 'utf8'))
+        .version;
+    expect(grammarVersions()).toBe(
+      `web-tree-sitter@${version('web-tree-sitter')},tree-sitter-python@${version('tree-sitter-python/tree-sitter-python.wasm')}`,
+    );
+  });
+
   it('writes nothing until flush, then one pack per shard, read back by a later run', async () => {
     const dir = join(work, 'basic');
     const cache = new ScanCache(dir, 'imports');
