@@ -331,6 +331,8 @@ while :; do
   fi
   [ "$waited_ms" -lt "$wait_budget_ms" ] || to_node "$@"
   if ! sleep_on_wake_lock $((wait_budget_ms - waited_ms)); then
+    # Nobody holds the wake file: the run that did may have finished since the check above.
+    if environment_ready; then run_in_environment "$@"; fi
     # Not ready and nobody unpacking: the Node CLI decides.
     [ -d "$lock" ] || to_node "$@"
     # Nothing to sleep on: poll, for 2 s at most; then the Node CLI waits (it also takes over
