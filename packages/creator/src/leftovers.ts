@@ -2,8 +2,8 @@
  * What a create killed with SIGKILL (or a crash of the machine) leaves behind, removed by the
  * next create so that nothing piles up in the temporary folder or next to OUT:
  * - build folders `<buildRoot>/poncho-<hash>` (whole environments), with their scratch and pip
- *   scratch folders, whose lock names a process of this machine that is gone; a build of the same packages would reuse the name, but a cache
- *   hit or another spec would never look at it;
+ *   scratch folders, whose lock names a process of this machine that is gone; a build of the
+ *   same packages would reuse the name, but a cache hit or another spec would never look at it;
  * - partial tarballs `.<OUT name>.tmp-<pid>-<random>` next to OUT whose process is gone.
  * (The tarball cache and the package cache clean their own leftovers under their locks.)
  */

@@ -133,37 +133,36 @@ describe('packPrefix', () => {
     expect(shas[1]).toBe(shas[0]);
   });
 
-  it('rewrites a binary file conda does not manage when the packed prefix fits, else keeps it', async () => {
+  it('keeps the build folder in a binary file conda does not manage, with its own limit', async () => {
     const prefix = join(root, 'b', 'tmp', 'poncho-0123456789ab');
     const fixture = await makeFakePrefix(join(root, 'b'), prefix);
-    // A compiled file that embeds the build folder (binary replacement keeps its length, so
-    // only a build folder path of the same length gives the same bytes).
-    await writeFile(join(prefix, 'lib/libpipped.so'), Buffer.from(`\x7fELF${prefix}/lib\0`));
-    const pack = (packedPrefix: string, output: string) =>
-      packPrefix({
-        prefix,
-        packedPrefix,
-        output: join(root, 'b', output),
-        platform: 'linux-64',
-        pkgsDirs: [fixture.pkgsDir],
-        specYaml: 'channels: []\n',
-      });
-    const short = '/tmp/poncho-0123456789ab';
-    const fits = await pack(short, 'short.tar');
-    const files = new Map(fits.manifest.files.map((f) => [f.path, f.placeholder]));
-    expect(files.get('lib/libpipped.so')).toBe(short);
-    const tar = await readFile(join(root, 'b', 'short.tar'));
-    expect(tar.includes(Buffer.from(`\x7fELF${short}/lib\0`))).toBe(true);
-    expect(fits.warnings.join('\n')).toContain(`paths of at most ${short.length} bytes`);
-
-    const long = `/tmp/${'long/'.repeat(20)}poncho-0123456789ab`;
-    const kept = await pack(long, 'long.tar');
-    const placeholders = new Map(kept.manifest.files.map((f) => [f.path, f.placeholder]));
+    // A compiled file that embeds the build folder: binary replacement keeps its length, so
+    // rewriting it would not make its bytes independent of the folder, only shorten its limit.
+    const library = Buffer.from(`\x7fELF${prefix}/lib\0`);
+    await writeFile(join(prefix, 'lib/libpipped.so'), library);
+    const packedPrefix = '/tmp/poncho-0123456789ab';
+    const packed = await packPrefix({
+      prefix,
+      packedPrefix,
+      output: join(root, 'b', 'env.tar'),
+      platform: 'linux-64',
+      pkgsDirs: [fixture.pkgsDir],
+      specYaml: 'channels: []\n',
+    });
+    const placeholders = new Map(packed.manifest.files.map((f) => [f.path, f.placeholder]));
     expect(placeholders.get('lib/libpipped.so')).toBe(prefix);
-    expect(placeholders.get('lib/python3.11/site-packages/pipped/__init__.py')).toBe(long);
-    expect(kept.warnings.join('\n')).toContain(
+    expect(placeholders.get('lib/python3.11/site-packages/pipped/__init__.py')).toBe(packedPrefix);
+    expect((await readFile(join(root, 'b', 'env.tar'))).includes(library)).toBe(true);
+    expect(packed.warnings.join('\n')).toContain(
       `paths of at most ${Buffer.byteLength(prefix)} bytes`,
     );
+    // It relocates from its own placeholder like any file the manifest lists.
+    const env = await folderOfLength(40);
+    execFileSync('tar', ['-xf', join(root, 'b', 'env.tar'), '-C', env]);
+    execFileSync(join(env, 'bin/python'), [join(env, 'bin/conda-unpack')]);
+    expect(
+      (await readFile(join(env, 'lib/libpipped.so'))).includes(Buffer.from(`${env}/lib\0`)),
+    ).toBe(true);
   });
 
   it('relocates with conda-unpack to a 200-character path, and a .pyc stays valid', async () => {

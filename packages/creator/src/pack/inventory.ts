@@ -176,8 +176,6 @@ export interface InventoryOptions {
   prefix: string;
   /** The prefix string the files hold (default: `prefix`). */
   buildPrefix?: string;
-  /** The prefix string they are packed with (for the relocation limit it sets; see packer). */
-  packedPrefix?: string;
   /** The listing of the prefix (from walkTree). */
   tree: TreeEntry[];
   /** Where to look for pristine copies when conda-meta records no link.source. */
@@ -250,7 +248,7 @@ export async function takeInventory(options: InventoryOptions): Promise<Inventor
 
   if (limited.length > 0) {
     warnings.push(
-      `${limited.length} binary file(s) hold the build prefix with no pristine copy to pack (${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): the environment relocates only to paths of at most ${Math.min(Buffer.byteLength(buildPrefix), Buffer.byteLength(options.packedPrefix ?? buildPrefix))} bytes`,
+      `${limited.length} binary file(s) hold the build prefix with no pristine copy to pack (${limited.slice(0, 3).join(', ')}${limited.length > 3 ? ', ...' : ''}): the environment relocates only to paths of at most ${Buffer.byteLength(buildPrefix)} bytes`,
     );
   }
   files.sort((a, b) => Buffer.compare(Buffer.from(a.path), Buffer.from(b.path)));

@@ -173,7 +173,6 @@ async function packWith(
   const inventory = await takeInventory({
     prefix,
     buildPrefix,
-    packedPrefix: options.packedPrefix,
     tree,
     pkgsDirs: options.pkgsDirs,
     generated: new Set([...generated.keys(), MANIFEST_PATH]),

@@ -1,7 +1,7 @@
 /**
  * The prefix string a tarball's files hold, independent of where the environment was built.
  * A build folder lives in the temporary folder ($TMPDIR/poncho-<hash>), so the files that hold
- * its path (scripts, text configuration, unmanaged binaries) would make the tarball's bytes
+ * its path (scripts, text configuration) would make the tarball's bytes
  * depend on TMPDIR. When packing, each such file gets a fixed prefix string instead (the
  * runner relocates from whatever the manifest records, so this costs nothing at run time).
  */
@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ManifestFile } from '@poncho/core/manifest';
-import { replaceBinaryPrefix, replaceTextPrefix } from '@poncho/core/relocate';
+import { replaceTextPrefix } from '@poncho/core/relocate';
 
 /** A file's packed content, rewritten to hold the packed prefix. */
 export interface RewrittenFile {
@@ -20,11 +20,12 @@ export interface RewrittenFile {
 }
 
 /**
- * Rewrites the files of `files` that hold `buildPrefix` to hold `packedPrefix` instead, and
- * returns their new content; `files` is updated to record the packed prefix as their
- * placeholder. A binary file keeps the build prefix when the packed one is longer (binary
- * replacement cannot grow a string): those are the only bytes that still depend on the build
- * folder, and they are rare (unmanaged compiled files that embed their own path).
+ * Rewrites the text files of `files` that hold `buildPrefix` to hold `packedPrefix` instead,
+ * and returns their new content; `files` is updated to record the packed prefix as their
+ * placeholder. Binary files keep the build prefix (recorded as their own placeholder): binary
+ * replacement keeps each string's length, so their bytes would follow the build folder's path
+ * length anyway, and a shorter packed prefix would only lower the length they relocate to.
+ * They are rare (compiled files conda does not manage that embed their own path).
  */
 export async function rewriteToPackedPrefix(
   prefix: string,
@@ -34,15 +35,11 @@ export async function rewriteToPackedPrefix(
 ): Promise<RewrittenFile[]> {
   if (packedPrefix === buildPrefix) return [];
   const rewritten: RewrittenFile[] = [];
-  const binaryFits = Buffer.byteLength(packedPrefix) <= Buffer.byteLength(buildPrefix);
   for (const file of files) {
-    if (file.placeholder !== buildPrefix) continue; // a package's own placeholder: portable
-    if (file.mode === 'binary' && !binaryFits) continue;
+    // A package's own placeholder (a pristine binary) is portable already.
+    if (file.placeholder !== buildPrefix || file.mode !== 'text') continue;
     const installed = await readFile(join(prefix, file.path));
-    const data =
-      file.mode === 'text'
-        ? replaceTextPrefix(installed, buildPrefix, packedPrefix)
-        : replaceBinaryPrefix(installed, buildPrefix, packedPrefix);
+    const data = replaceTextPrefix(installed, buildPrefix, packedPrefix);
     rewritten.push({
       path: file.path,
       data,
