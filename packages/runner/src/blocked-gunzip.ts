@@ -1,14 +1,13 @@
 /**
  * Inflating a blocked-gzip tarball (@poncho/core/blocked-gzip, what poncho_package_create
- * writes), one member ahead of the consumer: while the main thread writes the files of one
- * block, the next member inflates on libuv's threadpool (the machine's other core), into memory
- * that is reused (gunzip-into.ts): two input and two output buffers, used in turn.
+ * writes), up to AHEAD members ahead of the consumer: while the main thread writes the files of
+ * one block, the next members inflate on libuv's threadpool (the machine's other core), into
+ * memory that is reused (gunzip-into.ts): AHEAD + 1 input and output buffers, used in turn.
  *
  * Why reused memory: page faults on fresh memory cost more than inflating here (~12 us per
  * 4 KiB page on the 2-core build VM: ~60-90 ms of a cold run's CPU for the 21 MB benchmark
- * environment, with ~45 ms of inflating), which is what the earlier version, inflating several
- * members at once into new buffers, paid. Why one member ahead, not more: the main thread
- * writing the files is the slower side, and more inflating threads only compete with it.
+ * environment, with ~45 ms of inflating), which is what the earlier version, inflating every
+ * member at once into new buffers, paid.
  *
  * Damage (a member running past the end of the file, a bad member, a missing or mismatching
  * trailer member, bytes after it) is an Error, which the caller reports as a damaged tarball.
@@ -19,6 +18,7 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import {
   DEFAULT_BLOCK_SIZE,
+  isBlockedGzip,
   MAX_BLOCK_SIZE,
   MEMBER_HEADER_MAX_LENGTH,
   type MemberHeader,
@@ -27,6 +27,15 @@ import {
 } from '@poncho/core/blocked-gzip';
 import { crc32Combine } from '@poncho/core/crc32';
 import { gunzipInto } from './gunzip-into.js';
+import { TarballDigest } from './tarball-digest.js';
+
+/**
+ * Members inflating ahead of the one the consumer waits for. Two: with one, the main thread
+ * waited for the next block 35 ms of a ~220 ms extraction of the benchmark environment (blocks
+ * of large files are written faster than they inflate); with two, 15 ms (medians of six cold
+ * runs each, 2-core VM). Each costs a reused input and output buffer (~1.5 MiB).
+ */
+const AHEAD = 2;
 
 /** The file's bytes [at, at + length) into `buffer` (which has room). */
 function readExactly(fd: number, buffer: Buffer, length: number, at: number): Buffer {
@@ -56,19 +65,25 @@ class Turns {
 
 /**
  * The uncompressed content of the blocked-gzip file `path`, in order, one block at a time: each
- * is a view of memory reused two blocks later, so handle it before asking for the next. Yields
+ * is a view of memory reused AHEAD + 1 blocks later, so handle it before asking for the next. Yields
  * to the event loop between blocks, so signals and aborts are seen while a large tarball
- * unpacks.
+ * unpacks. `digest`, when given, is fed every byte of the file, in order, as it is read (the
+ * members, then the trailer member): complete once the last block was handed out.
  */
-export async function* inflateBlocked(path: string): AsyncGenerator<Buffer> {
+export async function* inflateBlocked(
+  path: string,
+  digest?: (size: number) => TarballDigest,
+): AsyncGenerator<Buffer> {
   const fd = openSync(path, 'r');
-  // Started members that nobody awaits any more (a failure) must not be unhandled rejections.
-  let inflating: Promise<Buffer> | undefined;
+  // Members started and not yet handed out, in order: at most AHEAD + 1, each with buffers of
+  // its own (the consumer holds the block handed out last).
+  const queue: Promise<Buffer>[] = [];
   try {
     const size = fstatSync(fd).size;
+    const fileBytes = digest?.(size);
     const headerBytes = Buffer.alloc(MEMBER_HEADER_MAX_LENGTH);
-    const inputs = new Turns(2, DEFAULT_BLOCK_SIZE / 2);
-    const outputs = new Turns(2, DEFAULT_BLOCK_SIZE + 64);
+    const inputs = new Turns(AHEAD + 1, DEFAULT_BLOCK_SIZE / 2);
+    const outputs = new Turns(AHEAD + 1, DEFAULT_BLOCK_SIZE + 64);
     let crc = 0;
     let total = 0;
     let at = 0;
@@ -82,55 +97,49 @@ export async function* inflateBlocked(path: string): AsyncGenerator<Buffer> {
       const header = readMemberHeader(readExactly(fd, headerBytes, available, at));
       checkHeader(header, at, size);
       const found = header as MemberHeader;
-      if (found.kind === 'trailer') checkTrailer(found, crc, total, at, size);
+      if (found.kind === 'trailer') {
+        checkTrailer(found, crc, total, at, size);
+        // Read whole above: it ends the file, and no member is longer than its header's room.
+        fileBytes?.update(headerBytes.subarray(0, available));
+      }
       return found;
     };
     let turn = 0;
     let header = nextHeader();
-    while (header.kind === 'data') {
-      const memberAt = at;
-      const member = readExactly(
-        fd,
-        inputs.get(turn, header.memberLength),
-        header.memberLength,
-        at,
-      );
-      const recorded = memberChecksum(member);
-      if (recorded.size > MAX_BLOCK_SIZE) {
-        throw new Error(`the member at byte ${at} records ${recorded.size} bytes, too many`);
+    while (header.kind === 'data' || queue.length > 0) {
+      while (header.kind === 'data' && queue.length <= AHEAD) {
+        const memberAt = at;
+        const member = readExactly(
+          fd,
+          inputs.get(turn, header.memberLength),
+          header.memberLength,
+          at,
+        );
+        const recorded = memberChecksum(member);
+        if (recorded.size > MAX_BLOCK_SIZE) {
+          throw new Error(`the member at byte ${at} records ${recorded.size} bytes, too many`);
+        }
+        const output = outputs.get(turn, recorded.size + 64);
+        const inflated = gunzipInto(member, recorded.size, output).catch((error: unknown) => {
+          const reason = error instanceof Error ? error.message : String(error);
+          throw new Error(`the member at byte ${memberAt} is damaged: ${reason}`);
+        });
+        inflated.catch(() => {}); // seen when awaited, in order (or not at all after a failure)
+        fileBytes?.update(member); // (after starting it: the inflating need not wait)
+        queue.push(inflated);
+        crc = crc32Combine(crc, recorded.crc, recorded.size);
+        total += recorded.size;
+        at += header.memberLength;
+        header = nextHeader();
+        turn++;
       }
-      const started = gunzipInto(
-        member,
-        recorded.size,
-        outputs.get(turn, recorded.size + 64),
-      ).catch((error: unknown) => {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new Error(`the member at byte ${memberAt} is damaged: ${reason}`);
-      });
-      started.catch(() => {}); // seen when awaited, in order (or not at all after a failure)
-      crc = crc32Combine(crc, recorded.crc, recorded.size);
-      total += recorded.size;
-      at += header.memberLength;
-      header = nextHeader();
-      // The block before this one, while this one inflates: its buffers are used again for the
-      // member after this one, once the consumer is done with it.
-      const previous = inflating;
-      inflating = started;
-      turn++;
-      if (previous) {
-        yield await previous;
-        // A turn of the event loop: signal handlers and aborts run between blocks.
-        await new Promise((resolve) => setImmediate(resolve));
-      }
-    }
-    if (inflating) {
-      const last = inflating;
-      inflating = undefined;
-      yield await last;
+      yield await (queue.shift() as Promise<Buffer>);
+      // A turn of the event loop: signal handlers and aborts run between blocks.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     // A member still inflating reads its input buffer: let it finish before the file goes.
-    await inflating?.catch(() => {});
+    await Promise.allSettled(queue);
     closeSync(fd);
   }
 }
@@ -163,5 +172,84 @@ function checkTrailer(
     throw new Error(
       `the content (${total} bytes) does not match the trailer member's checksum and length (${trailer.totalLength} bytes)`,
     );
+  }
+}
+
+/** True when the file `path` starts with a blocked-gzip member (what startInflating takes). */
+export function isBlockedGzipFile(path: string): boolean {
+  // Synchronous: a few bytes, on a cold start's critical path.
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(MEMBER_HEADER_MAX_LENGTH);
+    return isBlockedGzip(head.subarray(0, readSync(fd, head, 0, head.length, 0)));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Starts inflating `tarball` now when it is blocked gzip (what poncho_package_create writes),
+ * for an extraction to come (extract.ts, ExtractOptions.inflating); undefined for any other
+ * format. The caller cancels it when it ends up not extracting. Throws when the file cannot be
+ * read.
+ */
+export function startInflating(
+  tarball: string,
+  options: { digest: boolean },
+): InflatingTarball | undefined {
+  return isBlockedGzipFile(tarball) ? new InflatingTarball(tarball, options) : undefined;
+}
+
+/**
+ * A blocked-gzip tarball whose first members are already inflating: started as soon as a run
+ * knows it will unpack, so that the threadpool inflates the first block while the main thread
+ * still prepares the folder (a cold run's main thread otherwise waits ~10 ms for it). With
+ * `digest`, the file's digest (tarball-digest.ts) is computed from the bytes read to inflate,
+ * so a cold run reads the tarball once.
+ */
+export class InflatingTarball {
+  private readonly source: AsyncGenerator<Buffer>;
+  private readonly first: Promise<IteratorResult<Buffer>>;
+  private fileDigest: TarballDigest | undefined;
+  private consumed = false;
+
+  /**
+   * Starts inflating `path`, which must be blocked gzip (isBlockedGzip). A failure (a damaged
+   * file) is not thrown here: it comes out of blocks(), where the extraction reports it.
+   */
+  constructor(
+    readonly path: string,
+    options: { digest: boolean },
+  ) {
+    this.source = inflateBlocked(
+      path,
+      options.digest ? (size) => (this.fileDigest = new TarballDigest(size)) : undefined,
+    );
+    this.first = this.source.next();
+    this.first.catch(() => {}); // seen by blocks(), or dropped by cancel()
+  }
+
+  /** The blocks, as inflateBlocked hands them out; once only. */
+  async *blocks(): AsyncGenerator<Buffer> {
+    if (this.consumed) throw new Error(`the blocks of ${this.path} were already read`);
+    this.consumed = true;
+    const first = await this.first;
+    if (first.done) return;
+    yield first.value;
+    yield* this.source;
+  }
+
+  /** The file's digest, once every block was read (started with `digest`). */
+  digest(): string {
+    if (!this.fileDigest) throw new Error(`no digest of ${this.path} was asked for`);
+    return this.fileDigest.digest();
+  }
+
+  /** Stops it when nobody read it: the started members finish, and the file is closed. */
+  async cancel(): Promise<void> {
+    if (this.consumed) return;
+    this.consumed = true;
+    await this.first.catch(() => {});
+    await this.source.return(undefined);
   }
 }

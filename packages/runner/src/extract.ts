@@ -34,7 +34,7 @@ import { createGunzip } from 'node:zlib';
 import { ArchiveEntryGuard, normalizeArchivePath } from '@poncho/core/archive-paths';
 import { isBlockedGzip } from '@poncho/core/blocked-gzip';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
-import { inflateBlocked } from './blocked-gunzip.js';
+import { type InflatingTarball, inflateBlocked } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 import { type TarEntry, TarReader, type TarSink } from './tar-reader.js';
 
@@ -84,6 +84,8 @@ function unusable(message: string, options: { hint?: string; cause?: unknown } =
 
 export interface ExtractOptions {
   signal?: AbortSignal;
+  /** `tarball`'s inflating, started before (startInflating); read here, in place of the file. */
+  inflating?: InflatingTarball | undefined;
 }
 
 /**
@@ -99,13 +101,18 @@ export async function extractTarball(
   dest: string,
   options: ExtractOptions = {},
 ): Promise<void> {
-  const compression = await detectCompression(tarball);
+  const { inflating } = options;
+  if (inflating && inflating.path !== tarball) {
+    throw new Error(`extracting ${tarball} from the inflating of ${inflating.path}`);
+  }
+  const compression = inflating ? 'blocked-gzip' : await detectCompression(tarball);
   const writer = new EntryWriter(dest, tarball);
   const reader = new TarReader(writer);
   let decompressorError: Error | undefined;
   try {
     if (compression === 'blocked-gzip') {
-      await readBlocks(inflateBlocked(tarball), reader, writer, options.signal);
+      const blocks = inflating?.blocks() ?? inflateBlocked(tarball);
+      await readBlocks(blocks, reader, writer, options.signal);
     } else {
       await readStream(tarball, compression, reader, writer, options.signal, (error) => {
         decompressorError = error;

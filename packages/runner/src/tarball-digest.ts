@@ -4,15 +4,21 @@
  * differ only in the middle: their ends are zeros).
  *
  * The file is hashed in pieces of PIECE_BYTES, and the result is the SHA-256 of the pieces'
- * digests (the format markers record: keep it). The file is read 256 KiB at a time into one
- * buffer and hashed on the main thread with node:crypto (~1 ms per MiB), between asynchronous
- * reads, so a cold run's extraction goes on in between. WebCrypto's asynchronous digest, used before, hashes on the threadpool
- * but spent 12-37 ms of the main thread per 4 MiB piece before handing it over (Node 20,
- * measured), more than hashing it here. This runs once per tarball file on a worker
- * (bin/launch.sh and marker.ts remember the files already checked by device, inode, size and
- * mtime), alongside the extraction on a cold run.
+ * digests (the format markers record: keep it). Two ways to feed it:
+ *
+ * - TarballDigest, given the file's bytes in order by whoever reads them anyway: a cold run
+ *   that unpacks a blocked-gzip tarball hashes each member as it reads it to inflate it
+ *   (blocked-gunzip.ts), so the file is read once, with no second pass over it.
+ * - digestTarball, which reads the file itself: 256 KiB at a time into one buffer, hashed on
+ *   the main thread with node:crypto (~1 ms per MiB) between asynchronous reads, so an
+ *   extraction can go on in between. WebCrypto's asynchronous digest, used before, hashes on
+ *   the threadpool but spent 12-37 ms of the main thread per 4 MiB piece before handing it over
+ *   (Node 20, measured), more than hashing it here.
+ *
+ * This runs once per tarball file on a worker (bin/launch.sh and marker.ts remember the files
+ * already checked by device, inode, size and mtime).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
 
 const PIECE_BYTES = 4 * 1024 * 1024;
@@ -20,27 +26,54 @@ const PIECE_BYTES = 4 * 1024 * 1024;
 const READ_BYTES = 256 * 1024;
 const LABEL = 'sha256-pieces-4m';
 
+/** The digest of a file of `size` bytes, fed its bytes in order, in pieces of any length. */
+export class TarballDigest {
+  private readonly top: Hash;
+  private piece = createHash('sha256');
+  private fed = 0;
+
+  constructor(readonly size: number) {
+    this.top = createHash('sha256').update(`${LABEL} ${size}\n`);
+  }
+
+  update(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.length; ) {
+      // Never across a piece's end.
+      const length = Math.min(bytes.length - at, PIECE_BYTES - (this.fed % PIECE_BYTES));
+      this.piece.update(bytes.subarray(at, at + length));
+      at += length;
+      this.fed += length;
+      if (this.fed % PIECE_BYTES === 0 || this.fed === this.size) {
+        this.top.update(this.piece.digest());
+        this.piece = createHash('sha256');
+      }
+    }
+  }
+
+  /** The digest, once all `size` bytes were fed. */
+  digest(): string {
+    if (this.fed !== this.size) {
+      throw new Error(`the digest was fed ${this.fed} of the file's ${this.size} bytes`);
+    }
+    return `${LABEL}:${this.top.digest('hex')}`;
+  }
+}
+
+/** Reads and hashes the file `path`. */
 export async function digestTarball(path: string, signal?: AbortSignal): Promise<string> {
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const top = createHash('sha256').update(`${LABEL} ${size}\n`);
+    const digest = new TarballDigest(size);
     const buffer = Buffer.allocUnsafe(Math.min(READ_BYTES, size));
-    let piece = createHash('sha256');
     for (let at = 0; at < size; ) {
       signal?.throwIfAborted();
-      // Never across a piece's end.
-      const length = Math.min(READ_BYTES, size - at, PIECE_BYTES - (at % PIECE_BYTES));
-      const { bytesRead } = await handle.read(buffer, 0, length, at);
+      const { bytesRead } = await handle.read(buffer, 0, Math.min(READ_BYTES, size - at), at);
       if (bytesRead === 0) throw new Error(`${path} became shorter while it was read`);
-      piece.update(buffer.subarray(0, bytesRead));
+      digest.update(buffer.subarray(0, bytesRead));
       at += bytesRead;
-      if (at % PIECE_BYTES === 0 || at === size) {
-        top.update(piece.digest());
-        piece = createHash('sha256');
-      }
     }
-    return `${LABEL}:${top.digest('hex')}`;
+    return digest.digest();
   } finally {
     await handle.close();
   }

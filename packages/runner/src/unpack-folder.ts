@@ -31,6 +31,7 @@ import { basename, dirname, join } from 'node:path';
 import { errnoCode, fileError, PonchoError } from '@poncho/core/errors';
 import { uniqueSuffix, writeFileAtomic } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
+import { type InflatingTarball, startInflating } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 import { keepLockFresh } from './launcher-claim.js';
 import {
@@ -67,6 +68,11 @@ export interface FolderUnpackOptions {
    * end, without loading proper-lockfile (~10 ms of every cold run).
    */
   claimedLock?: boolean;
+  /**
+   * `tarball`'s inflating, started by the caller (startInflating, with its digest) when it knew
+   * this run unpacks; the caller cancels it if it was not read.
+   */
+  inflating?: InflatingTarball | undefined;
   signal?: AbortSignal;
   log: Logger;
 }
@@ -138,18 +144,26 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     runner: RUNNER,
   });
   let moved = false;
-  // Hashed on the threadpool while the main thread extracts (tarball-digest.ts).
-  const digesting = digestTarball(tarball, signal);
-  digesting.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
   let digest = '';
+  let inflating = options.inflating;
+  let digesting: Promise<string> | undefined;
   try {
+    // A blocked-gzip tarball is hashed as it is read to be inflated; any other is read a second
+    // time for its digest, alongside the extraction (tarball-digest.ts).
+    inflating ??= startInflating(tarball, { digest: true });
+    if (!inflating) {
+      digesting = digestTarball(tarball, signal);
+      digesting.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
+    }
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
-    const result = await unpackInto(tarball, staging, dir, { signal, log });
+    const result = await unpackInto(tarball, staging, dir, { signal, log, inflating });
     removeCarriedState(staging);
-    digest = await digesting.catch((error: unknown) => {
-      throw fileError(error, tarball, 'environment tarball');
-    });
+    digest = digesting
+      ? await digesting.catch((error: unknown) => {
+          throw fileError(error, tarball, 'environment tarball');
+        })
+      : (inflating as InflatingTarball).digest();
     if (result.relocation === 'conda-unpack') {
       await writeJson(join(staging, JOURNAL_PATH), {
         pid: process.pid,
@@ -173,6 +187,7 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
     }
     log.debug(`environment ready in ${dir}`);
   } catch (error) {
+    await inflating?.cancel(); // never read when the extraction could not start
     if (!moved) await rm(staging, { recursive: true, force: true, maxRetries: 2 });
     // A folder moved into place but not finished keeps its journal: the next run redoes it.
     throw error;

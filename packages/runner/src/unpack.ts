@@ -9,6 +9,7 @@ import { PonchoError } from '@poncho/core/errors';
 import { tempDirProblem } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
+import { type InflatingTarball, startInflating } from './blocked-gunzip.js';
 import { extractTarball } from './extract.js';
 import {
   type RelocationKind,
@@ -21,6 +22,8 @@ import {
 export interface UnpackOptions {
   signal?: AbortSignal;
   log: Logger;
+  /** `tarball`'s inflating, started before (startInflating). */
+  inflating?: InflatingTarball | undefined;
 }
 
 export interface UnpackResult {
@@ -42,7 +45,7 @@ export async function unpackInto(
 ): Promise<UnpackResult> {
   // Date.now, not performance.now: the latter loads perf_hooks (~1 ms of a cold start).
   const started = Date.now();
-  await extractTarball(tarball, root, { signal: options.signal });
+  await extractTarball(tarball, root, { signal: options.signal, inflating: options.inflating });
   options.log.debug(`extracted ${tarball} in ${Date.now() - started} ms`);
   options.signal?.throwIfAborted();
   const manifest = await readManifest(root, tarball);
@@ -66,16 +69,22 @@ export async function unpackToTemporary(
   tarball: string,
   options: UnpackOptions,
 ): Promise<{ prefix: string; dispose(): Promise<void> }> {
-  const prefix = await makeTemporaryFolder();
-  const dispose = () => rm(prefix, { recursive: true, force: true, maxRetries: 2 });
+  // Inflating starts first: the first block inflates while the folder is made.
+  const inflating = startInflating(tarball, { digest: false });
   try {
-    const result = await unpackInto(tarball, prefix, prefix, options);
-    if (result.relocation === 'conda-unpack') await runCondaUnpack(prefix, process.env);
-  } catch (error) {
-    await dispose();
-    throw error;
+    const prefix = await makeTemporaryFolder();
+    const dispose = () => rm(prefix, { recursive: true, force: true, maxRetries: 2 });
+    try {
+      const result = await unpackInto(tarball, prefix, prefix, { ...options, inflating });
+      if (result.relocation === 'conda-unpack') await runCondaUnpack(prefix, process.env);
+    } catch (error) {
+      await dispose();
+      throw error;
+    }
+    return { prefix, dispose };
+  } finally {
+    await inflating?.cancel(); // when it was never read (the folder could not be made)
   }
-  return { prefix, dispose };
 }
 
 /**

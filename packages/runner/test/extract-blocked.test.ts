@@ -28,8 +28,9 @@ import {
 import { crc32 } from '@poncho/core/crc32';
 import { PonchoError } from '@poncho/core/errors';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { inflateBlocked } from '../src/blocked-gunzip.js';
+import { InflatingTarball, inflateBlocked, startInflating } from '../src/blocked-gunzip.js';
 import { detectCompression, extractTarball } from '../src/extract.js';
+import { digestTarball, TarballDigest } from '../src/tarball-digest.js';
 
 /** `tar` framed as blocked gzip in blocks of `blockSize`. */
 function blockedGzip(tar: Buffer, blockSize: number): Buffer {
@@ -211,7 +212,7 @@ describe('blocked gzip extraction', () => {
     });
   });
 
-  it('inflates the blocks into two buffers used in turn (no new memory per block)', async () => {
+  it('inflates the blocks into three buffers used in turn (no new memory per block)', async () => {
     // Fresh memory costs a page fault per 4 KiB on first touch: the blocks reuse one buffer.
     const archive = join(work, 'reuse.tar.gz');
     await writeFile(archive, blocked);
@@ -222,7 +223,94 @@ describe('blocked gzip extraction', () => {
       copies.push(Buffer.from(block));
     }
     expect(copies.length).toBe(memberOffsets(blocked).length - 1);
-    expect(memory.size).toBe(2); // two buffers, used in turn
+    expect(memory.size).toBe(3); // the block handed out and the two inflating ahead of it
     expect(Buffer.concat(copies).equals(tar)).toBe(true);
+  });
+});
+
+/** The descriptors this process has open (Linux). */
+async function openDescriptors(): Promise<number> {
+  return (await readdir('/proc/self/fd')).length;
+}
+
+describe('inflating started before the extraction (InflatingTarball)', () => {
+  it('extracts what extractTarball extracts from the file, and hashes it as it reads it', async () => {
+    const archive = join(work, 'early.tar.gz');
+    await writeFile(archive, blocked);
+    const inflating = startInflating(archive, { digest: true });
+    expect(inflating).toBeInstanceOf(InflatingTarball);
+    const early = join(work, 'early-dest');
+    await mkdir(early);
+    await extractTarball(archive, early, { inflating });
+    const direct = await extractBytes(blocked);
+    expect(await describeTree(early)).toEqual(await describeTree(direct));
+    // The digest the marker records, whichever way the file was read.
+    expect(inflating?.digest()).toBe(await digestTarball(archive));
+  });
+
+  it('is only for blocked gzip: other formats are read as before', async () => {
+    const plainFile = join(work, 'plain-early.tar.gz');
+    await writeFile(plainFile, gzipSync(tar));
+    expect(startInflating(plainFile, { digest: true })).toBeUndefined();
+  });
+
+  it('reports damage from the extraction, not from its start', async () => {
+    const archive = join(work, 'early-damaged.tar.gz');
+    const damaged = Buffer.from(blocked);
+    damaged[(memberOffsets(blocked)[1] as number) + 40] ^= 0xff; // inside the second member
+    await writeFile(archive, damaged);
+    const inflating = startInflating(archive, { digest: true });
+    const dest = join(work, 'early-damaged-dest');
+    await mkdir(dest);
+    await expect(extractTarball(archive, dest, { inflating })).rejects.toMatchObject({
+      code: 'ERR_ENV_ARCHIVE',
+      message: expect.stringMatching(/damaged or truncated/),
+    });
+    // The whole file was not read: no digest to record.
+    expect(() => inflating?.digest()).toThrow(/fed/);
+  });
+
+  it('closes the file when cancelled unread, and refuses a second reading', async () => {
+    const archive = join(work, 'early-cancelled.tar.gz');
+    await writeFile(archive, blocked);
+    const before = await openDescriptors();
+    const inflating = startInflating(archive, { digest: false }) as InflatingTarball;
+    expect(await openDescriptors()).toBe(before + 1);
+    await inflating.cancel();
+    expect(await openDescriptors()).toBe(before);
+    await expect(inflating.blocks().next()).rejects.toThrow(/already read/);
+  });
+
+  it('refuses the inflating of another file', async () => {
+    const archive = join(work, 'early-other.tar.gz');
+    await writeFile(archive, blocked);
+    const inflating = startInflating(archive, { digest: false }) as InflatingTarball;
+    const dest = join(work, 'early-other-dest');
+    await mkdir(dest);
+    await expect(extractTarball(join(work, 'plain.tar.gz'), dest, { inflating })).rejects.toThrow(
+      /inflating of/,
+    );
+    await inflating.cancel();
+  });
+});
+
+describe('TarballDigest', () => {
+  it("gives digestTarball's result for the bytes fed in any pieces, across 4 MiB pieces", async () => {
+    const bytes = randomBytes(9 * 1024 * 1024 + 123);
+    const file = join(work, 'digest.bin');
+    await writeFile(file, bytes);
+    const expected = await digestTarball(file);
+    for (const piece of [1, 65_536, 3 * 1024 * 1024 + 7, bytes.length]) {
+      const digest = new TarballDigest(bytes.length);
+      for (let at = 0; at < bytes.length; at += piece)
+        digest.update(bytes.subarray(at, at + piece));
+      expect(digest.digest()).toBe(expected);
+    }
+  });
+
+  it('refuses to give a digest of part of the file', () => {
+    const digest = new TarballDigest(10);
+    digest.update(Buffer.alloc(9));
+    expect(() => digest.digest()).toThrow(/fed 9 of the file's 10 bytes/);
   });
 });
