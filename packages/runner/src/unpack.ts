@@ -8,8 +8,8 @@ import { join } from 'node:path';
 import { PonchoError } from '@poncho/core/errors';
 import { tempDirProblem } from '@poncho/core/fs';
 import type { Logger } from '@poncho/core/log';
-import { RunnerExitCode } from './exit-codes.js';
 import { type InflatingTarball, startInflating } from './blocked-gunzip.js';
+import { RunnerExitCode } from './exit-codes.js';
 import { extractTarball } from './extract.js';
 import {
   type RelocationKind,

@@ -257,7 +257,8 @@ describe('inflating started before the extraction (InflatingTarball)', () => {
   it('reports damage from the extraction, not from its start', async () => {
     const archive = join(work, 'early-damaged.tar.gz');
     const damaged = Buffer.from(blocked);
-    damaged[(memberOffsets(blocked)[1] as number) + 40] ^= 0xff; // inside the second member
+    const at = (memberOffsets(blocked)[1] as number) + 40; // inside the second member
+    damaged[at] = (damaged[at] as number) ^ 0xff;
     await writeFile(archive, damaged);
     const inflating = startInflating(archive, { digest: true });
     const dest = join(work, 'early-damaged-dest');
