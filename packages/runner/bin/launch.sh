@@ -10,8 +10,9 @@
 # Runs that find DIR being unpacked by another run wait here instead of each starting Node:
 # they sleep on the unpacking run's wake lock (flock(1) on the lock directory) for up to -w
 # seconds. The first run to find DIR missing claims its lock (the lock directory the Node CLI
-# takes with proper-lockfile) and starts Node as its child, which takes the claim over, so that
-# 16 runs started at once on a cold worker start Node once. Anything else (a temporary folder,
+# takes with proper-lockfile) and starts Node as its child, which takes the claim over and
+# unpacks, so that 16 runs started at once on a cold worker start Node once; that run, too,
+# then runs the command from here, as a warm run does. Anything else (a temporary folder,
 # an environment folder, --debug, --help, errors, unusual options or paths) goes to the Node
 # CLI, which decides everything the same way.
 #
@@ -52,7 +53,17 @@ node_script() {
   node_script=$here/$cli
 }
 
+# Ends a run stopped by signal $1 before its command started, as the Node CLI ends it: 128+N.
+exit_for_signal() {
+  case $1 in
+    HUP) exit 129 ;;
+    INT) exit 130 ;;
+    *) exit 143 ;;
+  esac
+}
+
 to_node() {
+  [ -z "$pending" ] || exit_for_signal "$pending"
   node_script
   # What this script already waited counts against -w (src/launcher-claim.ts).
   if [ "${waited_ms:-0}" -gt 0 ]; then
@@ -63,7 +74,8 @@ to_node() {
 }
 
 # These variables are this script's messages to the Node CLI it starts; never trust inherited ones.
-unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_WAITED_MS PONCHO_RUN_SIGINT_IGNORED
+unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_WAITED_MS PONCHO_RUN_SIGINT_IGNORED \
+  PONCHO_RUN_PREPARE_ONLY
 
 # Was SIGINT ignored when this script started (`cmd &` in a script)? Then it stays ignored, for
 # the command too, as sh and Python keep it. A shell cannot trap a signal ignored on entry, so
@@ -205,9 +217,9 @@ activation_program() {
 run_in_environment() {
   can_run_here || to_node "$@"
   # Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
-  # SIGINT back: the Node CLI runs it. (Asked here, not at the start: a cold run goes to Node
-  # anyway, and each process the launcher starts costs it a few milliseconds.)
-  env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
+  # SIGINT back: the Node CLI runs it. (Asked here, not at the start, where each process the
+  # launcher starts costs it a few milliseconds; a cold run asked while Node unpacked.)
+  default_signal_supported || to_node "$@"
   activation_program
   PATH=$prefix/bin${PATH:+:$PATH}
   export PATH
@@ -222,15 +234,13 @@ run_in_environment() {
   fi
   shift $((command_at - 1))
 
-  # A signal that comes before the child exists is kept and passed on as soon as it does.
-  child= pending=
-  forward() {
-    if [ -n "$child" ]; then kill "-$1" "$child" 2>/dev/null; else pending=$1; fi
-    caught=1
-  }
+  child=
   trap 'forward TERM' TERM
   trap 'forward HUP' HUP
   trap_interrupt
+  # A signal that came before the command starts ends the run (as in the Node CLI): passed on
+  # to a child that has not yet replaced this shell's copy, it could be lost.
+  [ -z "$pending" ] || exit_for_signal "$pending"
   exec 9<&0
   # env gives the child back the SIGINT and SIGQUIT that sh ignores in a background command;
   # the activation scripts then run in a shell of their own, as in the Node CLI.
@@ -241,6 +251,32 @@ run_in_environment() {
   exit "$status"
 }
 
+# Whether `env --default-signal` works here: the answer of the probe a cold run started while
+# Node unpacked, or asked now.
+default_signal_supported() {
+  if [ -z "$env_probe" ]; then
+    env --default-signal=INT,QUIT true 2>/dev/null
+    return
+  fi
+  while :; do
+    caught=
+    wait "$env_probe"
+    probed=$?
+    # A trapped signal ends `wait` early, with its own status: wait again.
+    [ -n "$caught" ] || break
+  done
+  env_probe=
+  return "$probed"
+}
+
+# Passes signal $1 on to the child (Node while it unpacks, then the command), or keeps it for
+# the command when there is no child yet.
+forward() {
+  if [ -n "$child" ]; then kill "-$1" "$child" 2>/dev/null; else pending=$1; fi
+  caught=1 signalled=$1
+}
+child= pending= signalled= env_probe=
+
 # The signals the command gets back to their default action: sh ignores SIGINT and SIGQUIT in
 # a background child; SIGINT stays ignored when it was on entry.
 if [ -n "$sigint_ignored" ]; then restored_signals=QUIT; else restored_signals=INT,QUIT; fi
@@ -250,7 +286,7 @@ if [ -n "$sigint_ignored" ]; then restored_signals=QUIT; else restored_signals=I
 trap_interrupt() {
   [ -z "$sigint_ignored" ] || return 0
   if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then
-    trap 'caught=1; [ -n "$child" ] || pending=INT' INT
+    trap 'caught=1 signalled=INT; [ -n "$child" ] || pending=INT' INT
   else
     trap 'forward INT' INT
   fi
@@ -296,11 +332,69 @@ claim_and_start_node() {
     { mkdir -p -- "${lock%/*}" 2>/dev/null && { command exec 8>>"$wake"; } 2>/dev/null; } ||
     to_node "$@"
   if flock -x -n 8 2>/dev/null; then
-    PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8
-    export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD
-    to_node "$@"
+    prepare_in_node "$@"
+    run_in_environment "$@"
   fi
   exec 8>&-
+}
+
+# The claimed run's unpacking: Node prepares DIR (PONCHO_RUN_PREPARE_ONLY: it exits without
+# running the command) and this script runs the command itself, as on its warm path, without
+# waiting for Node to exit: Node lets go of the wake file the moment DIR is ready, which wakes
+# this script as it wakes the runs waiting in theirs. That spares forking the command from Node
+# (~8 ms, and more the larger Node has grown), Node's exit before the command can start, and
+# Node's memory for as long as the command runs. Signals that come meanwhile are passed on to
+# Node, which stops and cleans up: the run then ends as Node did, and the command never starts.
+# Returns when the command may run; otherwise exits with Node's status.
+prepare_in_node() {
+  node_script
+  if [ "${waited_ms:-0}" -gt 0 ]; then
+    PONCHO_RUN_WAITED_MS=$waited_ms
+    export PONCHO_RUN_WAITED_MS
+  fi
+  PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8 PONCHO_RUN_PREPARE_ONLY=1
+  export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_PREPARE_ONLY
+  trap 'forward TERM' TERM
+  trap 'forward HUP' HUP
+  trap_interrupt
+  node "$node_script" "$@" &
+  node_pid=$!
+  child=$node_pid
+  # The claim is Node's alone now: it lets go of it when DIR is ready (or it failed, or died).
+  exec 8>&-
+  unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_PREPARE_ONLY PONCHO_RUN_WAITED_MS
+  [ -z "$pending" ] || kill "-$pending" "$child" 2>/dev/null
+  pending=
+  # Asked now, on the other core, for run_in_environment.
+  env --default-signal=INT,QUIT true 2>/dev/null &
+  env_probe=$!
+  flock -s "$wake" true 2>/dev/null &
+  sleeper=$!
+  while :; do
+    caught=
+    wait "$sleeper"
+    if [ -n "$caught" ] && kill -0 "$sleeper" 2>/dev/null; then continue; fi
+    break
+  done
+  if [ -z "$signalled" ] && environment_ready; then
+    # From here a signal is kept for the command (forward). One that came while the folder was
+    # looked at went to Node: the run ends as below.
+    child=
+    [ -n "$signalled" ] || return 0
+    child=$node_pid
+  fi
+  # Not ready, or signalled: Node's end is the run's. Signalled after Node finished, the
+  # command does not start either: 128+N, as when Node was stopped.
+  wait_for_child
+  if [ -n "$signalled" ]; then
+    [ "$status" != 0 ] || exit_for_signal "$signalled"
+    exit "$status"
+  fi
+  [ "$status" = 0 ] || exit "$status"
+  child=
+  # Ready by Node's word, and not by this script's test (its tarball file moved meanwhile?):
+  # the Node CLI decides, as for any run.
+  environment_ready || to_node "$@"
 }
 
 # Sleeps until the run unpacking into DIR lets go of the wake file, or for at most $1 ms. False

@@ -65,5 +65,6 @@ async function runCommandLine(
     claim,
     waitedMs: notes.waitedMs,
     ignoreSigint: notes.sigintIgnored,
+    prepareOnly: notes.prepareOnly,
   });
 }
