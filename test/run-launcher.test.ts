@@ -367,27 +367,6 @@ describe('a cold folder', () => {
     expect(existsSync(join(work, 'new-parent', '.cold-16.poncho-lock'))).toBe(false);
   });
 
-  it('the run that unpacks runs the command from the launcher: Node is gone while it runs', async () => {
-    const dir = join(work, 'cold-parent');
-    const script = [
-      'cat /proc/$PPID/comm',
-      'sleep 1', // Node exits as soon as the folder is ready, without waiting for the command
-      `for pid in $(cat '${nodeLog}'); do kill -0 "$pid" 2>/dev/null && echo "node $pid alive"; done`,
-      'echo done',
-    ].join('; ');
-    const result = await runRunner(['-e', tarball, '-d', dir, 'sh', '-c', script], {
-      env,
-      bin: poncho,
-    });
-    expect(result.code, result.stderr).toBe(0);
-    expect(await nodeStarts()).toBe(1);
-    // Before: Node ran the command as its child and stayed, with its memory, until it ended.
-    const [parent, ...rest] = result.stdout.trim().split('\n');
-    expect(parent).not.toBe('node');
-    expect(rest).toEqual(['done']);
-    expect(existsSync(join(work, '.cold-parent.poncho-lock'))).toBe(false);
-  });
-
   it('a claim left by a killed launcher is taken over once stale', async () => {
     const dir = join(work, 'cold-orphan');
     const lock = join(work, '.cold-orphan.poncho-lock');

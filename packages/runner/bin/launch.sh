@@ -10,9 +10,8 @@
 # Runs that find DIR being unpacked by another run wait here instead of each starting Node:
 # they sleep on the unpacking run's wake lock (flock(1) on the lock directory) for up to -w
 # seconds. The first run to find DIR missing claims its lock (the lock directory the Node CLI
-# takes with proper-lockfile) and starts Node as its child, which takes the claim over and
-# unpacks, so that 16 runs started at once on a cold worker start Node once; that run, too,
-# then runs the command from here, as a warm run does. Anything else (a temporary folder,
+# takes with proper-lockfile) and starts Node as its child, which takes the claim over, so that
+# 16 runs started at once on a cold worker start Node once. Anything else (a temporary folder,
 # an environment folder, --debug, --help, errors, unusual options or paths) goes to the Node
 # CLI, which decides everything the same way.
 #
@@ -63,6 +62,8 @@ exit_for_signal() {
 }
 
 to_node() {
+  # A signal kept for a command that has not started (run_in_environment) ends the run here:
+  # Node, started now, would never see it.
   [ -z "$pending" ] || exit_for_signal "$pending"
   node_script
   # What this script already waited counts against -w (src/launcher-claim.ts).
@@ -73,9 +74,11 @@ to_node() {
   exec node "$node_script" "$@"
 }
 
+# A signal trapped before the command exists (run_in_environment); never an inherited value.
+pending=
+
 # These variables are this script's messages to the Node CLI it starts; never trust inherited ones.
-unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_WAITED_MS PONCHO_RUN_SIGINT_IGNORED \
-  PONCHO_RUN_PREPARE_ONLY
+unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_WAITED_MS PONCHO_RUN_SIGINT_IGNORED
 
 # Was SIGINT ignored when this script started (`cmd &` in a script)? Then it stays ignored, for
 # the command too, as sh and Python keep it. A shell cannot trap a signal ignored on entry, so
@@ -217,9 +220,9 @@ activation_program() {
 run_in_environment() {
   can_run_here || to_node "$@"
   # Without `env --default-signal` (coreutils < 8.31, busybox, BSD), the command could not get
-  # SIGINT back: the Node CLI runs it. (Asked here, not at the start, where each process the
-  # launcher starts costs it a few milliseconds; a cold run asked while Node unpacked.)
-  default_signal_supported || to_node "$@"
+  # SIGINT back: the Node CLI runs it. (Asked here, not at the start: a cold run goes to Node
+  # anyway, and each process the launcher starts costs it a few milliseconds.)
+  env --default-signal=INT,QUIT true 2>/dev/null || to_node "$@"
   activation_program
   PATH=$prefix/bin${PATH:+:$PATH}
   export PATH
@@ -234,7 +237,11 @@ run_in_environment() {
   fi
   shift $((command_at - 1))
 
-  child=
+  child= pending=
+  forward() {
+    if [ -n "$child" ]; then kill "-$1" "$child" 2>/dev/null; else pending=$1; fi
+    caught=1
+  }
   trap 'forward TERM' TERM
   trap 'forward HUP' HUP
   trap_interrupt
@@ -251,32 +258,6 @@ run_in_environment() {
   exit "$status"
 }
 
-# Whether `env --default-signal` works here: the answer of the probe a cold run started while
-# Node unpacked, or asked now.
-default_signal_supported() {
-  if [ -z "$env_probe" ]; then
-    env --default-signal=INT,QUIT true 2>/dev/null
-    return
-  fi
-  while :; do
-    caught=
-    wait "$env_probe"
-    probed=$?
-    # A trapped signal ends `wait` early, with its own status: wait again.
-    [ -n "$caught" ] || break
-  done
-  env_probe=
-  return "$probed"
-}
-
-# Passes signal $1 on to the child (Node while it unpacks, then the command), or keeps it for
-# the command when there is no child yet.
-forward() {
-  if [ -n "$child" ]; then kill "-$1" "$child" 2>/dev/null; else pending=$1; fi
-  caught=1 signalled=$1
-}
-child= pending= signalled= env_probe=
-
 # The signals the command gets back to their default action: sh ignores SIGINT and SIGQUIT in
 # a background child; SIGINT stays ignored when it was on entry.
 if [ -n "$sigint_ignored" ]; then restored_signals=QUIT; else restored_signals=INT,QUIT; fi
@@ -286,7 +267,7 @@ if [ -n "$sigint_ignored" ]; then restored_signals=QUIT; else restored_signals=I
 trap_interrupt() {
   [ -z "$sigint_ignored" ] || return 0
   if [ -t 0 ] || [ -t 1 ] || [ -t 2 ]; then
-    trap 'caught=1 signalled=INT; [ -n "$child" ] || pending=INT' INT
+    trap 'caught=1; [ -n "$child" ] || pending=INT' INT
   else
     trap 'forward INT' INT
   fi
@@ -332,69 +313,11 @@ claim_and_start_node() {
     { mkdir -p -- "${lock%/*}" 2>/dev/null && { command exec 8>>"$wake"; } 2>/dev/null; } ||
     to_node "$@"
   if flock -x -n 8 2>/dev/null; then
-    prepare_in_node "$@"
-    run_in_environment "$@"
+    PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8
+    export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD
+    to_node "$@"
   fi
   exec 8>&-
-}
-
-# The claimed run's unpacking: Node prepares DIR (PONCHO_RUN_PREPARE_ONLY: it exits without
-# running the command) and this script runs the command itself, as on its warm path, without
-# waiting for Node to exit: Node lets go of the wake file the moment DIR is ready, which wakes
-# this script as it wakes the runs waiting in theirs. That spares forking the command from Node
-# (~8 ms, and more the larger Node has grown), Node's exit before the command can start, and
-# Node's memory for as long as the command runs. Signals that come meanwhile are passed on to
-# Node, which stops and cleans up: the run then ends as Node did, and the command never starts.
-# Returns when the command may run; otherwise exits with Node's status.
-prepare_in_node() {
-  node_script
-  if [ "${waited_ms:-0}" -gt 0 ]; then
-    PONCHO_RUN_WAITED_MS=$waited_ms
-    export PONCHO_RUN_WAITED_MS
-  fi
-  PONCHO_RUN_CLAIMED_LOCK=$lock PONCHO_RUN_WAKE_FD=8 PONCHO_RUN_PREPARE_ONLY=1
-  export PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_PREPARE_ONLY
-  trap 'forward TERM' TERM
-  trap 'forward HUP' HUP
-  trap_interrupt
-  node "$node_script" "$@" &
-  node_pid=$!
-  child=$node_pid
-  # The claim is Node's alone now: it lets go of it when DIR is ready (or it failed, or died).
-  exec 8>&-
-  unset PONCHO_RUN_CLAIMED_LOCK PONCHO_RUN_WAKE_FD PONCHO_RUN_PREPARE_ONLY PONCHO_RUN_WAITED_MS
-  [ -z "$pending" ] || kill "-$pending" "$child" 2>/dev/null
-  pending=
-  # Asked now, on the other core, for run_in_environment.
-  env --default-signal=INT,QUIT true 2>/dev/null &
-  env_probe=$!
-  flock -s "$wake" true 2>/dev/null &
-  sleeper=$!
-  while :; do
-    caught=
-    wait "$sleeper"
-    if [ -n "$caught" ] && kill -0 "$sleeper" 2>/dev/null; then continue; fi
-    break
-  done
-  if [ -z "$signalled" ] && environment_ready; then
-    # From here a signal is kept for the command (forward). One that came while the folder was
-    # looked at went to Node: the run ends as below.
-    child=
-    [ -n "$signalled" ] || return 0
-    child=$node_pid
-  fi
-  # Not ready, or signalled: Node's end is the run's. Signalled after Node finished, the
-  # command does not start either: 128+N, as when Node was stopped.
-  wait_for_child
-  if [ -n "$signalled" ]; then
-    [ "$status" != 0 ] || exit_for_signal "$signalled"
-    exit "$status"
-  fi
-  [ "$status" = 0 ] || exit "$status"
-  child=
-  # Ready by Node's word, and not by this script's test (its tarball file moved meanwhile?):
-  # the Node CLI decides, as for any run.
-  environment_ready || to_node "$@"
 }
 
 # Sleeps until the run unpacking into DIR lets go of the wake file, or for at most $1 ms. False

@@ -65,6 +65,5 @@ async function runCommandLine(
     claim,
     waitedMs: notes.waitedMs,
     ignoreSigint: notes.sigintIgnored,
-    prepareOnly: notes.prepareOnly,
   });
 }

@@ -111,27 +111,15 @@ export interface LauncherNotes {
   waitedMs: number;
   /** SIGINT was ignored when the launcher started (`cmd &` in a script): keep it ignored. */
   sigintIgnored: boolean;
-  /**
-   * Only prepare the environment and exit (0 once it is ready): the launcher, which claimed the
-   * folder, runs the command itself, as on its warm path (bin/launch.sh, prepare_in_node).
-   */
-  prepareOnly: boolean;
 }
 
 export const WAITED_VARIABLE = 'PONCHO_RUN_WAITED_MS';
 export const SIGINT_IGNORED_VARIABLE = 'PONCHO_RUN_SIGINT_IGNORED';
-export const PREPARE_ONLY_VARIABLE = 'PONCHO_RUN_PREPARE_ONLY';
 
 export function takeLauncherNotes(env: NodeJS.ProcessEnv = process.env): LauncherNotes {
   const waited = Number(env[WAITED_VARIABLE]);
   const sigintIgnored = env[SIGINT_IGNORED_VARIABLE] === '1';
-  const prepareOnly = env[PREPARE_ONLY_VARIABLE] === '1';
   delete env[WAITED_VARIABLE];
   delete env[SIGINT_IGNORED_VARIABLE];
-  delete env[PREPARE_ONLY_VARIABLE];
-  return {
-    waitedMs: Number.isFinite(waited) && waited > 0 ? waited : 0,
-    sigintIgnored,
-    prepareOnly,
-  };
+  return { waitedMs: Number.isFinite(waited) && waited > 0 ? waited : 0, sigintIgnored };
 }

@@ -34,8 +34,6 @@ export interface RunOptions {
    * the command starts with it ignored, as sh and Python keep it.
    */
   ignoreSigint?: boolean;
-  /** Only prepare the environment (resolves with 0 when it is ready); the caller runs the command. */
-  prepareOnly?: boolean;
 }
 
 const FORWARDED_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -90,7 +88,6 @@ export async function runInEnvironment(options: RunOptions): Promise<number> {
     }).catch((error: unknown) => {
       throw asRunnerFailure(error);
     });
-    if (options.prepareOnly) return 0;
     const scripts = await activationScripts(prepared.prefix);
     const { file, args } = commandLine(scripts, options.command, {
       ignoreSigint: options.ignoreSigint === true,
