@@ -15,7 +15,7 @@
  * members record; zlib checks each member's content against its own record) is checked before
  * the last block is handed out.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, read, readSync } from 'node:fs';
 import {
   DEFAULT_BLOCK_SIZE,
   isBlockedGzip,
@@ -40,11 +40,33 @@ const AHEAD = 2;
 /** The file's bytes [at, at + length) into `buffer` (which has room). */
 function readExactly(fd: number, buffer: Buffer, length: number, at: number): Buffer {
   for (let done = 0; done < length; ) {
-    const read = readSync(fd, buffer, done, length - done, at + done);
-    if (read === 0) throw new Error(`the file shrank while it was read (at byte ${at + done})`);
-    done += read;
+    const count = readSync(fd, buffer, done, length - done, at + done);
+    if (count === 0) throw shrank(at + done);
+    done += count;
   }
   return buffer.subarray(0, length);
+}
+
+/**
+ * readExactly on the threadpool, for the members: the copy (and, the first time a buffer is
+ * used, its page faults: ~2 ms per member here) is off the main thread, which writes files.
+ * Measured: 233 against 242 ms wall for a cold run (medians of 31 interleaved rounds).
+ */
+function readExactlyLater(fd: number, buffer: Buffer, length: number, at: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const readFrom = (done: number) =>
+      read(fd, buffer, done, length - done, at + done, (error, count) => {
+        if (error) reject(error);
+        else if (count === 0) reject(shrank(at + done));
+        else if (done + count < length) readFrom(done + count);
+        else resolve(buffer.subarray(0, length));
+      });
+    readFrom(0);
+  });
+}
+
+function shrank(at: number): Error {
+  return new Error(`the file shrank while it was read (at byte ${at})`);
 }
 
 /** Buffers used in turn, each grown (once) to what a member needs. */
@@ -109,7 +131,7 @@ export async function* inflateBlocked(
     while (header.kind === 'data' || queue.length > 0) {
       while (header.kind === 'data' && queue.length <= AHEAD) {
         const memberAt = at;
-        const member = readExactly(
+        const member = await readExactlyLater(
           fd,
           inputs.get(turn, header.memberLength),
           header.memberLength,
