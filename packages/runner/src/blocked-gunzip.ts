@@ -212,14 +212,20 @@ export function isBlockedGzipFile(path: string): boolean {
 /**
  * Starts inflating `tarball` now when it is blocked gzip (what poncho_package_create writes),
  * for an extraction to come (extract.ts, ExtractOptions.inflating); undefined for any other
- * format. The caller cancels it when it ends up not extracting. Throws when the file cannot be
- * read.
+ * format, or when the file cannot be read (the extraction then says why, as for any file). The
+ * caller cancels it when it ends up not extracting.
  */
 export function startInflating(
   tarball: string,
   options: { digest: boolean },
 ): InflatingTarball | undefined {
-  return isBlockedGzipFile(tarball) ? new InflatingTarball(tarball, options) : undefined;
+  let blocked: boolean;
+  try {
+    blocked = isBlockedGzipFile(tarball);
+  } catch {
+    return undefined;
+  }
+  return blocked ? new InflatingTarball(tarball, options) : undefined;
 }
 
 /**

@@ -101,7 +101,9 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
   // And the tarball starts inflating at once, on the threadpool, while the main thread looks at
   // the folder and makes its lock and staging folder: a cold run's main thread otherwise waits
   // ~10 ms for the first block.
-  const inflating = claim ? await startInflatingEarly(source) : undefined;
+  const inflating = claim
+    ? (await import('./blocked-gunzip.js')).startInflating(source, { digest: true })
+    : undefined;
   try {
     const identity = tarballIdentity(source);
     let state = await inspectFolder(dir);
@@ -133,19 +135,6 @@ async function prepare(request: EnvironmentRequest): Promise<PreparedEnvironment
     return { prefix: dir, kind: 'kept', unpacked, dispose: nothing };
   } finally {
     await inflating?.cancel(); // when it was not read: another run unpacked the folder meanwhile
-  }
-}
-
-/**
- * startInflating (with the digest the marker records), or undefined when the file cannot be
- * read: the unpacking then reports that, as for any run.
- */
-async function startInflatingEarly(source: string) {
-  const { startInflating } = await import('./blocked-gunzip.js');
-  try {
-    return startInflating(source, { digest: true });
-  } catch {
-    return undefined;
   }
 }
 

@@ -248,10 +248,12 @@ describe('inflating started before the extraction (InflatingTarball)', () => {
     expect(inflating?.digest()).toBe(await digestTarball(archive));
   });
 
-  it('is only for blocked gzip: other formats are read as before', async () => {
+  it('is only for blocked gzip: other formats and unreadable files are left to the extraction', async () => {
     const plainFile = join(work, 'plain-early.tar.gz');
     await writeFile(plainFile, gzipSync(tar));
     expect(startInflating(plainFile, { digest: true })).toBeUndefined();
+    // Nor a file it cannot read: the extraction says why, as for any tarball.
+    expect(startInflating(join(work, 'missing.tar.gz'), { digest: true })).toBeUndefined();
   });
 
   it('reports damage from the extraction, not from its start', async () => {
