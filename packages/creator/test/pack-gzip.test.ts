@@ -122,6 +122,33 @@ describe('ParallelGzip', () => {
     expect(consumed).toBe(input.length);
   });
 
+  it('makes the first block small (64 KiB by default), so that a runner starts sooner', async () => {
+    const sizes = (out: Buffer): number[] => {
+      const lengths: number[] = [];
+      for (let at = 0; ; ) {
+        const header = readMemberHeader(out, at);
+        if (!header || header.kind === 'trailer') return lengths;
+        lengths.push(gunzipSync(out.subarray(at, at + header.memberLength)).length);
+        at += header.memberLength;
+      }
+    };
+    const input = sampleData(1_000_000);
+    const blockSize = 256 * 1024;
+    const out = await compress(input, { threads: 2, blockSize });
+    expect(gunzipSync(out).equals(input)).toBe(true);
+    const rest = input.length - 64 * 1024 - 3 * blockSize;
+    expect(sizes(out)).toEqual([64 * 1024, blockSize, blockSize, blockSize, rest]);
+    const chosen = await compress(input, { threads: 2, blockSize, firstBlockSize: 1000 });
+    expect(sizes(chosen).slice(0, 2)).toEqual([1000, blockSize]);
+    expect(gunzipSync(chosen).equals(input)).toBe(true);
+    expect(() => new ParallelGzip(new MemorySink(), { blockSize, firstBlockSize: 0 })).toThrow(
+      /first block size/,
+    );
+    expect(
+      () => new ParallelGzip(new MemorySink(), { blockSize, firstBlockSize: blockSize + 1 }),
+    ).toThrow(/first block size/);
+  });
+
   it('makes a .tar.gz that GNU tar unpacks', async () => {
     const tree = join(dir, 'tree');
     await mkdir(join(tree, 'sub'), { recursive: true });
