@@ -32,8 +32,9 @@ import { TarballDigest } from './tarball-digest.js';
 /**
  * Members inflating ahead of the one the consumer waits for. Two: with one, the main thread
  * waited for the next block 35 ms of a ~220 ms extraction of the benchmark environment (blocks
- * of large files are written faster than they inflate); with two, 15 ms (medians of six cold
- * runs each, 2-core VM). Each costs a reused input and output buffer (~1.5 MiB).
+ * of large files are written faster than they inflate); with two, 15 ms, and ~2 ms once the
+ * members were also read on the threadpool (medians of six to ten cold runs each, 2-core VM).
+ * Each costs a reused input and output buffer (~1.5 MiB).
  */
 const AHEAD = 2;
 

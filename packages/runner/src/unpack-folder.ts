@@ -145,25 +145,21 @@ async function fill(tarball: string, dir: string, staging: string, options: Fold
   });
   let moved = false;
   let digest = '';
-  let inflating = options.inflating;
-  let digesting: Promise<string> | undefined;
+  // A blocked-gzip tarball is hashed as it is read to be inflated; any other is read a second
+  // time for its digest, alongside the extraction (tarball-digest.ts).
+  const inflating = options.inflating ?? startInflating(tarball, { digest: true });
+  const digesting = inflating ? undefined : digestTarball(tarball, signal);
+  digesting?.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
   try {
-    // A blocked-gzip tarball is hashed as it is read to be inflated; any other is read a second
-    // time for its digest, alongside the extraction (tarball-digest.ts).
-    inflating ??= startInflating(tarball, { digest: true });
-    if (!inflating) {
-      digesting = digestTarball(tarball, signal);
-      digesting.catch(() => {}); // awaited below; a failed extraction must not leave it unhandled
-    }
     log.debug(`unpacking ${tarball} into ${staging}`);
     const { unpackInto } = await import('./unpack.js');
     const result = await unpackInto(tarball, staging, dir, { signal, log, inflating });
     removeCarriedState(staging);
-    digest = digesting
-      ? await digesting.catch((error: unknown) => {
+    digest = inflating
+      ? inflating.digest()
+      : await (digesting as Promise<string>).catch((error: unknown) => {
           throw fileError(error, tarball, 'environment tarball');
-        })
-      : (inflating as InflatingTarball).digest();
+        });
     if (result.relocation === 'conda-unpack') {
       await writeJson(join(staging, JOURNAL_PATH), {
         pid: process.pid,
