@@ -86,6 +86,16 @@ export interface ExtractOptions {
   signal?: AbortSignal;
   /** `tarball`'s inflating, started before (startInflating); read here, in place of the file. */
   inflating?: InflatingTarball | undefined;
+  /** Rewrites some files before they are written (relocate-while-extracting.ts). */
+  rewriter?: ContentRewriter | undefined;
+}
+
+/** Rewrites whole files as they are extracted, before they are written. */
+export interface ContentRewriter {
+  /** Whether the regular file `path` (a byte string, see tar-reader.ts) goes through rewrite(). */
+  wantsWhole(path: string): boolean;
+  /** What to write for the file `path`, given its whole content in the archive. */
+  rewrite(path: string, content: Buffer): Buffer;
 }
 
 /**
@@ -106,7 +116,7 @@ export async function extractTarball(
     throw new Error(`extracting ${tarball} from the inflating of ${inflating.path}`);
   }
   const compression = inflating ? 'blocked-gzip' : await detectCompression(tarball);
-  const writer = new EntryWriter(dest, tarball);
+  const writer = new EntryWriter(dest, tarball, options.rewriter);
   const reader = new TarReader(writer);
   let decompressorError: Error | undefined;
   try {
@@ -234,11 +244,18 @@ class EntryWriter implements TarSink {
   private readonly dirTimes: Array<[Buffer, Date]> = [];
   private openFd: number | undefined;
   private openMtime: Date | undefined;
+  /** The open file's path and content so far, when the rewriter takes it whole. */
+  private wholePath: string | undefined;
+  private wholeContent: Buffer[] = [];
   /** What mkdir and open take away from the modes; applied by hand where chmod is used. */
   private readonly umask = process.umask();
   private readonly rootBytes: Buffer;
 
-  constructor(root: string, tarball: string) {
+  constructor(
+    root: string,
+    tarball: string,
+    private readonly rewriter?: ContentRewriter,
+  ) {
     this.guard = new EntryGuard(tarball);
     this.rootBytes = Buffer.from(root);
   }
@@ -259,9 +276,12 @@ class EntryWriter implements TarSink {
   data(chunk: Buffer): void {
     const fd = this.openFd;
     if (fd === undefined) return;
+    if (this.wholePath !== undefined) {
+      this.wholeContent.push(Buffer.from(chunk)); // a copy: the chunk's memory is reused
+      return;
+    }
     try {
-      // writeSync may write less than asked (a full disk, a signal): loop until done.
-      for (let at = 0; at < chunk.length; ) at += writeSync(fd, chunk, at);
+      writeAll(fd, chunk);
     } catch (error) {
       this.fail(error);
     }
@@ -270,13 +290,20 @@ class EntryWriter implements TarSink {
   end(): void {
     const fd = this.openFd;
     if (fd === undefined) return;
-    this.openFd = undefined;
     try {
+      const path = this.wholePath;
+      if (path !== undefined) {
+        this.wholePath = undefined;
+        const content = Buffer.concat(this.wholeContent);
+        this.wholeContent = [];
+        writeAll(fd, (this.rewriter as ContentRewriter).rewrite(path, content));
+      }
       // The mtime matters: python checks it against the .pyc files next to the sources.
       if (this.openMtime) futimesSync(fd, this.openMtime, this.openMtime);
+      this.openFd = undefined;
       closeSync(fd);
     } catch (error) {
-      this.fail(error);
+      this.fail(error); // closes the file when it is still open
     }
   }
 
@@ -288,6 +315,8 @@ class EntryWriter implements TarSink {
   abort(): void {
     if (this.openFd !== undefined) closeSync(this.openFd);
     this.openFd = undefined;
+    this.wholePath = undefined;
+    this.wholeContent = [];
   }
 
   private fail(error: unknown): void {
@@ -327,6 +356,7 @@ class EntryWriter implements TarSink {
         this.makeParent(path);
         this.openFd = this.createFile(abs, mode);
         this.openMtime = entry.mtime;
+        if (this.rewriter?.wantsWhole(path)) this.wholePath = path;
       }
     }
   }
@@ -378,6 +408,11 @@ class EntryWriter implements TarSink {
 }
 
 const SLASH = Buffer.from('/');
+
+/** writeSync may write less than asked (a full disk, a signal): loops until all is written. */
+function writeAll(fd: number, data: Buffer): void {
+  for (let at = 0; at < data.length; ) at += writeSync(fd, data, at);
+}
 
 function writeError(error: unknown, tarball: string, dest: string): PonchoError {
   if (error instanceof PonchoError) return error;

@@ -32,6 +32,11 @@ export async function readManifest(root: string, source: string): Promise<Manife
     if (errnoCode(error) === 'ENOENT') return undefined;
     throw fileError(error, join(root, MANIFEST_PATH), 'environment manifest');
   }
+  return parseManifest(text, source);
+}
+
+/** The manifest `text` of the tarball `source`; invalid, it is the environment's fault (125). */
+export function parseManifest(text: string, source: string): Manifest {
   try {
     return readManifestText(text, `${source}:${MANIFEST_PATH}`);
   } catch (error) {
@@ -57,12 +62,34 @@ export async function relocationKind(
 
 /**
  * Rewrites every file the manifest lists, in `root`, for the environment's final location
- * `prefix`. Checks first that binary files have room for `prefix`, so a too-long path fails
- * before anything is changed. Synchronous calls: the files were just written (they are in the
- * page cache), and this is on a cold start's critical path, where each asynchronous call would
- * cost a trip through the threadpool.
+ * `prefix`, but those in `done` (paths as the manifest gives them: relocated while they were
+ * extracted, relocate-while-extracting.ts); returns how many changed. Checks first that binary
+ * files have room for `prefix`, so a too-long path fails before anything is changed.
+ * Synchronous calls: the files were just written (they are in the page cache), and this is on a
+ * cold start's critical path, where each asynchronous call would cost a trip through the
+ * threadpool.
  */
-export function relocateWithManifest(root: string, manifest: Manifest, prefix: string): number {
+export function relocateWithManifest(
+  root: string,
+  manifest: Manifest,
+  prefix: string,
+  done: ReadonlySet<string> = new Set(),
+): number {
+  checkBinaryRoom(manifest, prefix);
+  let changed = 0;
+  for (const file of manifest.files) {
+    if (done.has(file.path)) continue;
+    try {
+      if (relocateFileSync(join(root, file.path), file, prefix)) changed++;
+    } catch (error) {
+      throw relocationFailed(file.path, error);
+    }
+  }
+  return changed;
+}
+
+/** Binary files keep their length: `prefix` must fit in their placeholder. */
+export function checkBinaryRoom(manifest: Manifest, prefix: string): void {
   const prefixBytes = Buffer.byteLength(prefix);
   for (const file of manifest.files) {
     if (file.mode === 'binary' && prefixBytes > Buffer.byteLength(file.placeholder)) {
@@ -76,18 +103,9 @@ export function relocateWithManifest(root: string, manifest: Manifest, prefix: s
       );
     }
   }
-  let changed = 0;
-  for (const file of manifest.files) {
-    try {
-      if (relocateFileSync(join(root, file.path), file, prefix)) changed++;
-    } catch (error) {
-      throw relocationFailed(file.path, error);
-    }
-  }
-  return changed;
 }
 
-function relocationFailed(path: string, error: unknown): PonchoError {
+export function relocationFailed(path: string, error: unknown): PonchoError {
   const inner = error instanceof PonchoError ? error : undefined;
   return new PonchoError(
     inner?.code ?? 'ERR_RELOCATE',

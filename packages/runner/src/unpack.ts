@@ -11,6 +11,7 @@ import type { Logger } from '@poncho/core/log';
 import { type InflatingTarball, startInflating } from './blocked-gunzip.js';
 import { RunnerExitCode } from './exit-codes.js';
 import { extractTarball } from './extract.js';
+import { RelocationWhileExtracting } from './relocate-while-extracting.js';
 import {
   type RelocationKind,
   readManifest,
@@ -45,17 +46,22 @@ export async function unpackInto(
 ): Promise<UnpackResult> {
   // Date.now, not performance.now: the latter loads perf_hooks (~1 ms of a cold start).
   const started = Date.now();
-  await extractTarball(tarball, root, { signal: options.signal, inflating: options.inflating });
+  const relocating = new RelocationWhileExtracting(prefix, tarball);
+  await extractTarball(tarball, root, {
+    signal: options.signal,
+    inflating: options.inflating,
+    rewriter: relocating,
+  });
   options.log.debug(`extracted ${tarball} in ${Date.now() - started} ms`);
   options.signal?.throwIfAborted();
-  const manifest = await readManifest(root, tarball);
+  const manifest = relocating.manifest ?? (await readManifest(root, tarball));
   const relocation = await relocationKind(root, manifest);
-  let relocatedFiles = 0;
+  let relocatedFiles = relocating.changed;
   if (manifest) {
-    const relocating = Date.now();
-    relocatedFiles = relocateWithManifest(root, manifest, prefix);
+    const rest = Date.now();
+    relocatedFiles += relocateWithManifest(root, manifest, prefix, relocating.done);
     options.log.debug(
-      `relocated ${relocatedFiles} of ${manifest.files.length} files to ${prefix} in ${Date.now() - relocating} ms`,
+      `relocated ${relocatedFiles} of ${manifest.files.length} files to ${prefix} (${relocating.done.size} while extracting, the others in ${Date.now() - rest} ms)`,
     );
   } else if (relocation === 'none') {
     options.log.debug('the environment has neither a manifest nor bin/conda-unpack: used as it is');
