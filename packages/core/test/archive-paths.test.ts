@@ -16,6 +16,26 @@ describe('normalizeArchivePath', () => {
     expect(normalizeArchivePath('./')).toBe('');
     expect(normalizeArchivePath('a/../..')).toBeUndefined();
   });
+
+  it('gives what splitting at every slash gives, for every path of up to four short segments', () => {
+    // The rule, as it reads: the implementation skips the split for paths that are normal.
+    const byParts = (path: string) => {
+      const out: string[] = [];
+      for (const part of path.split('/')) {
+        if (part === '' || part === '.') continue;
+        if (part !== '..') out.push(part);
+        else if (out.pop() === undefined) return undefined;
+      }
+      return out.join('/');
+    };
+    const segments = ['', '.', '..', '...', 'a', '.a', 'a.', '..a', 'a..', '\xff'];
+    let paths = [''];
+    for (let depth = 0; depth < 4; depth++) {
+      paths = paths.flatMap((path) => segments.map((s) => (depth === 0 ? s : `${path}/${s}`)));
+      for (const path of paths)
+        expect([path, normalizeArchivePath(path)]).toEqual([path, byParts(path)]);
+    }
+  });
 });
 
 describe('ArchiveEntryGuard', () => {

@@ -107,6 +107,39 @@ describe('TarReader', () => {
     );
   });
 
+  it('reads the checksum field as parseInt(field up to its NUL, 8) does, in every form tars write', () => {
+    const withChecksum = (format: (octal: string) => string) => {
+      const block = Buffer.alloc(512);
+      block.write('file', 0, 'latin1');
+      block.write('0000644\0', 100, 'latin1');
+      block.write('00000000000\0', 124, 'latin1');
+      block.write('00000000000\0', 136, 'latin1');
+      block.write('0', 156, 'latin1');
+      let sum = 0;
+      for (let i = 0; i < 512; i++) sum += i >= 148 && i < 156 ? 0x20 : (block[i] as number);
+      const field = format(sum.toString(8));
+      expect(field.length).toBe(8);
+      block.write(field, 148, 'latin1');
+      return Buffer.concat([block, Buffer.alloc(1024)]);
+    };
+    const accepted = [
+      (o: string) => `${o.padStart(6, '0')}\0 `, // GNU tar
+      (o: string) => `${o.padStart(7, '0')}\0`, // POSIX
+      (o: string) => `${o.padStart(7, '0')} `,
+      (o: string) => ` ${o.padStart(6, ' ')}\0`, // leading spaces
+      (o: string) => `+${o.padStart(6, '0')}\0`,
+      (o: string) => `${o.padStart(6, '0')}\0x`, // after the NUL: ignored
+      (o: string) => `${o.padStart(6, '0')}x\0`, // parseInt stops at the first non-digit
+    ];
+    for (const format of accepted) expect(read(withChecksum(format))).toHaveLength(1);
+    const refused = [
+      (o: string) => `x${o.padStart(6, '0')}\0`,
+      (o: string) => `\0${o.padStart(6, '0')} `,
+      (o: string) => `-${o.padStart(6, '0')}\0`,
+    ];
+    for (const format of refused) expect(() => read(withChecksum(format))).toThrow(/bad checksum/);
+  });
+
   it('refuses a cut archive, a damaged header and a missing end-of-archive block', () => {
     const archive = packWithGnuTar('gnu');
     expect(() => read(archive.subarray(0, 1024 + 100))).toThrow(TarFormatError);
