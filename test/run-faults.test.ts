@@ -9,7 +9,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
-import { chmod, copyFile, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -155,6 +155,39 @@ describe('two plain .tar environments of the same size (they differ only in the 
       expect(other.stderr).toContain('holds another environment');
     });
   }
+});
+
+describe('a folder shared by many copies of one tarball (a batch system copies it into every sandbox)', () => {
+  it('keeps a bounded list of the copies it knows, the newest ones', async () => {
+    const dir = join(work, 'many-copies');
+    const first = await runRunner(['-e', tarball, '-d', dir, 'true'], { env });
+    expect(first.code).toBe(0);
+    // As if 299 earlier copies (each its own file) had been checked, a second apart.
+    const known = join(dir, '.poncho', 'tarballs');
+    const start = Date.now() / 1000 - 1000;
+    for (let i = 0; i < 299; i++) {
+      const entry = join(known, `1-${1000 + i}-1-1.000000000`);
+      await writeFile(entry, '');
+      await utimes(entry, start + i, start + i);
+    }
+    const copy = join(work, 'many-copies-another.tar.gz');
+    await copyFile(tarball, copy); // another file: hashed, then known
+    const run = await runRunner(['-e', copy, '-d', dir, 'true'], { env });
+    expect(run.code).toBe(0);
+    const names = await readdir(known);
+    expect(names.length).toBeLessThanOrEqual(256);
+    expect(names.length).toBeGreaterThanOrEqual(128);
+    const key = execFileSync('stat', ['-L', '-c', '%d-%i-%s-%.9Y', copy], { encoding: 'utf8' });
+    expect(names).toContain(key.trim()); // the copy just checked
+    expect(names).toContain('1-1298-1-1.000000000'); // the newest earlier one
+    expect(names).not.toContain('1-1000-1-1.000000000'); // the oldest
+    // The copy runs warm now (the launcher finds its entry).
+    const warm = await runRunner(['-e', copy, '-d', dir, 'sh', '-c', 'echo warm'], {
+      env,
+      bin: LAUNCHER_BIN,
+    });
+    expect([warm.code, warm.stdout]).toEqual([0, 'warm\n']);
+  });
 });
 
 describe('an unusable TMPDIR: 125 naming the folder, never "a bug in poncho"', () => {

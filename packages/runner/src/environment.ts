@@ -3,8 +3,8 @@
  * as ENV, or an --unpack-to folder already complete — touches a few files and loads nothing
  * else; everything about unpacking is imported only when needed.
  */
-import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 import type { Logger } from '@poncho/core/log';
 import { RunnerExitCode } from './exit-codes.js';
@@ -15,6 +15,7 @@ import {
   isComplete,
   knownTarballPath,
   lockPathFor,
+  recordKnownTarball,
   type TarballIdentity,
   tarballIdentity,
   type UnpackedMarker,
@@ -172,12 +173,7 @@ async function checkTarball(
       },
     );
   }
-  try {
-    mkdirSync(dirname(known), { recursive: true });
-    writeFileSync(known, '');
-  } catch {
-    // A read-only folder: the next run hashes the tarball again.
-  }
+  recordKnownTarball(dir, identity);
 }
 
 /** Decides whether a complete-looking folder may be used for `source`. */

@@ -10,7 +10,16 @@
  * Only node built-ins, and synchronous calls: this is on the warm path of every run, where the
  * promise machinery of node:fs/promises costs more than the calls.
  */
-import { type BigIntStats, readdirSync, readFileSync, statSync } from 'node:fs';
+import {
+  type BigIntStats,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileError, PonchoError } from '@poncho/core/errors';
 
@@ -87,6 +96,48 @@ export function tarballIdentity(path: string): TarballIdentity {
 /** The entry of KNOWN_TARBALLS_DIR for `identity`. */
 export function knownTarballPath(dir: string, identity: TarballIdentity): string {
   return join(dir, KNOWN_TARBALLS_DIR, identity.key);
+}
+
+/**
+ * Entries KNOWN_TARBALLS_DIR keeps at most: every copy of a tarball is a file identity of its
+ * own, and a batch system that copies the tarball into each task's sandbox would otherwise add
+ * an entry per task, forever, to a folder shared by all of them. A file whose entry was pruned
+ * is only hashed again.
+ */
+export const MAX_KNOWN_TARBALLS = 256;
+
+/**
+ * Records in the environment folder `dir` that the tarball file `identity` matched its marker's
+ * digest; beyond MAX_KNOWN_TARBALLS entries, the oldest go (down to half the cap, so that the
+ * folder is listed once per MAX_KNOWN_TARBALLS / 2 new files, not at every one). Best effort: a
+ * read-only folder only means the file is hashed again next time.
+ */
+export function recordKnownTarball(dir: string, identity: TarballIdentity): void {
+  const folder = join(dir, KNOWN_TARBALLS_DIR);
+  try {
+    mkdirSync(folder, { recursive: true });
+    writeFileSync(join(folder, identity.key), '');
+    const names = readdirSync(folder);
+    if (names.length <= MAX_KNOWN_TARBALLS) return;
+    const byAge = names
+      .filter((name) => name !== identity.key)
+      .map((name) => ({ name, made: entryTime(join(folder, name)) }))
+      .sort((a, b) => a.made - b.made);
+    for (const { name } of byAge.slice(0, names.length - MAX_KNOWN_TARBALLS / 2)) {
+      rmSync(join(folder, name), { force: true });
+    }
+  } catch {
+    // Read-only, full or changed meanwhile by another run: the next run hashes again.
+  }
+}
+
+/** When an entry was made (0 when another run removed it meanwhile: it goes first). */
+function entryTime(path: string): number {
+  try {
+    return lstatSync(path).mtimeMs;
+  } catch {
+    return 0;
+  }
 }
 
 /** A folder some runner finished unpacking (whether it may serve this tarball is another matter). */
