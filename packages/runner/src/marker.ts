@@ -109,8 +109,8 @@ export const MAX_KNOWN_TARBALLS = 256;
 /**
  * Records in the environment folder `dir` that the tarball file `identity` matched its marker's
  * digest; beyond MAX_KNOWN_TARBALLS entries, the oldest go (down to half the cap, so that the
- * folder is listed once per MAX_KNOWN_TARBALLS / 2 new files, not at every one). Best effort: a
- * read-only folder only means the file is hashed again next time.
+ * entries' ages are read once per MAX_KNOWN_TARBALLS / 2 new files, not at every one). Best
+ * effort: a read-only folder only means the file is hashed again next time.
  */
 export function recordKnownTarball(dir: string, identity: TarballIdentity): void {
   const folder = join(dir, KNOWN_TARBALLS_DIR);
